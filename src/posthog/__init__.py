@@ -1,0 +1,1 @@
+"""PostHog-compatible analytics and feature flags SDK."""

@@ -1,0 +1,1 @@
+from posthog import *  # noqa: F403
