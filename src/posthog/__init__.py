@@ -1,1 +1,262 @@
-"""PostHog-compatible analytics and feature flags SDK."""
+"""PostHog product analytics and feature flags for Python (the ``hogwire`` SDK).
+
+Use a client, or the module-level API backed by a lazily built default client::
+
+    import posthog
+    posthog.project_api_key = "phc_..."
+    posthog.host = "https://eu.i.posthog.com"
+    posthog.capture("distinct id", "movie played", {"movie_id": "123"})
+
+Module settings are read on every call; see :mod:`posthog._default`.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+from posthog import _default
+from posthog._delivery.stats import DeliveryStats, DropReason
+from posthog._transport import HTTPTransport, MockTransport, Request, Response, Transport
+from posthog.client import Client, Posthog
+from posthog.config import CaptureCompression, CaptureMode
+from posthog.contexts import (
+    get_tags,
+    identify_context,
+    new_context,
+    scoped,
+    set_context_device_id,
+    set_context_session,
+    tag,
+)
+from posthog.exceptions import (
+    APIError,
+    CaptureV1Error,
+    ClientClosedError,
+    EventTooLargeError,
+    InvalidArgumentError,
+    PostHogError,
+    QueueFullError,
+    QuotaLimitError,
+    RequestTimeoutError,
+    TransportError,
+)
+from posthog.version import VERSION
+
+__version__ = VERSION
+
+# -- module settings (documented); read by the default client on every call ---------------
+api_key: str | None = None
+project_api_key: str | None = None
+host: str | None = None
+on_error: Any = None
+debug: bool = False
+send: bool = True
+sync_mode: bool = False
+disabled: bool = False
+secret_key: str | None = None
+personal_api_key: str | None = None
+poll_interval: int = 30
+disable_geoip: bool = True
+is_server: bool = True
+feature_flags_request_timeout_seconds: int = 3
+feature_flags_request_max_retries: int = 1
+super_properties: dict[str, Any] | None = None
+enable_exception_autocapture: bool = False
+log_captured_exceptions: bool = False
+project_root: str | None = None
+privacy_mode: bool = False
+before_send: Any = None
+enable_local_evaluation: bool = True
+capture_mode: str | None = None
+in_app_modules: list[str] | None = None
+proxy: str | None = None
+ca_bundle: str | None = None
+flag_definitions: Any = None
+default_client: Client | None = None
+
+
+def setup() -> Client:
+    """Build (or refresh) the default client from the module settings and return it."""
+    client: Client = _default.get_client()
+    return client
+
+
+def _proxy(method: str, *args: Any, **kwargs: Any) -> Any:
+    return getattr(_default.get_client(), method)(*args, **kwargs)
+
+
+# -- capture ---------------------------------------------------------------------------
+def capture(*args: Any, **kwargs: Any) -> str | None:
+    """Capture an event, in either documented style (see :meth:`Client.capture`)."""
+    result: str | None = _proxy("capture", *args, **kwargs)
+    return result
+
+
+def capture_ai(event: str, **kwargs: Any) -> str | None:
+    result: str | None = _proxy("capture_ai", event, **kwargs)
+    return result
+
+
+def identify(*args: Any, **kwargs: Any) -> str | None:
+    result: str | None = _proxy("identify", *args, **kwargs)
+    return result
+
+
+def set(*args: Any, **kwargs: Any) -> str | None:
+    result: str | None = _proxy("set", *args, **kwargs)
+    return result
+
+
+def set_once(*args: Any, **kwargs: Any) -> str | None:
+    result: str | None = _proxy("set_once", *args, **kwargs)
+    return result
+
+
+def alias(*args: Any, **kwargs: Any) -> str | None:
+    result: str | None = _proxy("alias", *args, **kwargs)
+    return result
+
+
+def group_identify(*args: Any, **kwargs: Any) -> str | None:
+    result: str | None = _proxy("group_identify", *args, **kwargs)
+    return result
+
+
+def page(*args: Any, **kwargs: Any) -> str | None:
+    result: str | None = _proxy("page", *args, **kwargs)
+    return result
+
+
+def capture_exception(*args: Any, **kwargs: Any) -> str | None:
+    result: str | None = _proxy("capture_exception", *args, **kwargs)
+    return result
+
+
+# -- feature flags ---------------------------------------------------------------------
+def feature_enabled(*args: Any, **kwargs: Any) -> bool | None:
+    result: bool | None = _proxy("feature_enabled", *args, **kwargs)
+    return result
+
+
+def get_feature_flag(*args: Any, **kwargs: Any) -> Any:
+    return _proxy("get_feature_flag", *args, **kwargs)
+
+
+def get_feature_flag_result(*args: Any, **kwargs: Any) -> Any:
+    return _proxy("get_feature_flag_result", *args, **kwargs)
+
+
+def get_feature_flag_payload(*args: Any, **kwargs: Any) -> Any:
+    return _proxy("get_feature_flag_payload", *args, **kwargs)
+
+
+def get_all_flags(*args: Any, **kwargs: Any) -> Any:
+    return _proxy("get_all_flags", *args, **kwargs)
+
+
+def get_all_flags_and_payloads(*args: Any, **kwargs: Any) -> Any:
+    return _proxy("get_all_flags_and_payloads", *args, **kwargs)
+
+
+def evaluate_flags(*args: Any, **kwargs: Any) -> Any:
+    return _proxy("evaluate_flags", *args, **kwargs)
+
+
+def get_remote_config_payload(*args: Any, **kwargs: Any) -> Any:
+    return _proxy("get_remote_config_payload", *args, **kwargs)
+
+
+def feature_flag_definitions() -> Any:
+    return _proxy("feature_flag_definitions")
+
+
+def load_feature_flags() -> None:
+    _proxy("load_feature_flags")
+
+
+# -- lifecycle -------------------------------------------------------------------------
+def flush(timeout_seconds: float | None = 10) -> bool:
+    client = _default.existing_client()
+    return bool(client.flush(timeout_seconds)) if client is not None else True
+
+
+def join() -> None:
+    client = _default.existing_client()
+    if client is not None:
+        client.join()
+
+
+def shutdown() -> None:
+    """Flush and shut the default client down; a later call builds a new one."""
+    global default_client
+    client = _default.existing_client()
+    if client is not None:
+        client.shutdown()
+    default_client = None
+    _default.reset()
+
+
+def stats() -> DeliveryStats | None:
+    client = _default.existing_client()
+    return client.stats() if client is not None else None
+
+
+__all__ = [
+    "VERSION",
+    "APIError",
+    "CaptureCompression",
+    "CaptureMode",
+    "CaptureV1Error",
+    "Client",
+    "ClientClosedError",
+    "DeliveryStats",
+    "DropReason",
+    "EventTooLargeError",
+    "HTTPTransport",
+    "InvalidArgumentError",
+    "MockTransport",
+    "PostHogError",
+    "Posthog",
+    "QueueFullError",
+    "QuotaLimitError",
+    "Request",
+    "RequestTimeoutError",
+    "Response",
+    "Transport",
+    "TransportError",
+    "__version__",
+    "alias",
+    "capture",
+    "capture_ai",
+    "capture_exception",
+    "evaluate_flags",
+    "feature_enabled",
+    "feature_flag_definitions",
+    "flush",
+    "get_all_flags",
+    "get_all_flags_and_payloads",
+    "get_feature_flag",
+    "get_feature_flag_payload",
+    "get_feature_flag_result",
+    "get_remote_config_payload",
+    "get_tags",
+    "group_identify",
+    "identify",
+    "identify_context",
+    "join",
+    "load_feature_flags",
+    "new_context",
+    "page",
+    "scoped",
+    "set",
+    "set_context_device_id",
+    "set_context_session",
+    "set_once",
+    "setup",
+    "shutdown",
+    "stats",
+    "tag",
+]
+
+del builtins

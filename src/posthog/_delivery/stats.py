@@ -1,0 +1,117 @@
+"""Delivery figures and drop reporting: nothing is lost without being counted and said.
+
+Every event the client admits ends up ``sent`` or in ``dropped`` under a reason. Each drop
+goes to the optional ``on_drop(reason, count, detail)`` callback, and to the log at most
+once per reason per minute (with the count since the last line), never once per event.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["DeliveryStats", "DropReason", "Reporter"]
+
+log = logging.getLogger("posthog")
+
+
+class DropReason:
+    QUEUE_FULL = "queue_full"
+    TOO_LARGE = "too_large"
+    INVALID = "invalid"
+    BEFORE_SEND = "before_send"
+    DELIVERY_FAILED = "delivery_failed"
+    SHUTDOWN = "shutdown"
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryStats:
+    """A snapshot of one client's delivery figures."""
+
+    queued: int
+    sent: int
+    retried: int
+    failed_batches: int
+    dropped: dict[str, int] = field(default_factory=dict)
+    pending: int = 0
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(self.dropped.values())
+
+
+class Reporter:
+    """Thread-safe counters plus rate-limited drop logging."""
+
+    LOG_EVERY = 60.0
+
+    def __init__(self, on_drop: Callable[[str, int, str], Any] | None = None) -> None:
+        self.on_drop = on_drop
+        self._lock = threading.Lock()
+        self.queued = 0
+        self.sent = 0
+        self.retried = 0
+        self.failed_batches = 0
+        self._dropped: dict[str, int] = {}
+        self._unlogged: dict[str, int] = {}
+        self._last_log: dict[str, float] = {}
+
+    def reset_after_fork(self) -> None:
+        self._lock = threading.Lock()
+
+    def count_queued(self) -> None:
+        with self._lock:
+            self.queued += 1
+
+    def count_sent(self, n: int) -> None:
+        with self._lock:
+            self.sent += n
+
+    def count_retry(self) -> None:
+        with self._lock:
+            self.retried += 1
+
+    def count_failed_batch(self) -> None:
+        with self._lock:
+            self.failed_batches += 1
+
+    def drop(self, reason: str, count: int, detail: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._dropped[reason] = self._dropped.get(reason, 0) + count
+            pending = self._unlogged.get(reason, 0) + count
+            due = now - self._last_log.get(reason, -self.LOG_EVERY) >= self.LOG_EVERY
+            if due:
+                self._last_log[reason] = now
+                self._unlogged[reason] = 0
+            else:
+                self._unlogged[reason] = pending
+        if due:
+            log.warning(
+                "[PostHog] dropped %d event(s) (%s): %s%s",
+                pending,
+                reason,
+                detail,
+                "" if pending == count else " (count since the last report)",
+            )
+        callback = self.on_drop
+        if callback is not None:
+            try:
+                callback(reason, count, detail)
+            except Exception:
+                log.exception("[PostHog] on_drop callback raised")
+
+    def snapshot(self, pending: int) -> DeliveryStats:
+        with self._lock:
+            return DeliveryStats(
+                queued=self.queued,
+                sent=self.sent,
+                retried=self.retried,
+                failed_batches=self.failed_batches,
+                dropped=dict(self._dropped),
+                pending=pending,
+            )

@@ -1,0 +1,115 @@
+"""Standard properties and their precedence (spec 3.1, 3.3), computed once per client.
+
+Per event the precedence is, lowest first: context tags < caller properties < system
+context < ``$lib``/``$lib_version`` < super properties < ``$is_server``. Everything from
+system context upward is the same for every event of a client, so it is encoded to JSON
+once here (the *suffix*) and spliced into each event by the worker; the caller's thread
+only removes those keys from the event's own properties so no key appears twice.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from posthog._events.serialize import CleanReport, clean, dumps
+from posthog.version import VERSION
+
+__all__ = ["LIB_NAME", "EventDefaults", "system_context"]
+
+LIB_NAME = "hogwire"
+
+#: Selectors for the two suffixes: full (capture-like events) and lib-only (identity events).
+FULL = 1
+LIB = 2
+
+
+def _os_name() -> str:
+    plat = sys.platform
+    if plat.startswith("linux"):
+        return "Linux"
+    if plat == "darwin":
+        return "Mac OS X"
+    if plat in ("win32", "cygwin"):
+        return "Windows"
+    if plat.startswith("freebsd"):
+        return "FreeBSD"
+    return plat
+
+
+def _os_release() -> dict[str, str]:
+    for path in ("/etc/os-release", "/usr/lib/os-release"):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                lines = handle.read().splitlines()
+        except OSError:
+            continue
+        fields: dict[str, str] = {}
+        for line in lines:
+            key, sep, value = line.partition("=")
+            if sep:
+                fields[key.strip()] = value.strip().strip("\"'")
+        return fields
+    return {}
+
+
+@lru_cache(maxsize=1)
+def system_context() -> dict[str, str]:
+    """Runtime and OS facts, detected once per process (they cannot change while it runs)."""
+    ctx = {
+        "$python_runtime": platform.python_implementation(),
+        "$python_version": ".".join(str(part) for part in sys.version_info[:3]),
+        "$os": _os_name(),
+    }
+    if ctx["$os"] == "Linux":
+        release = _os_release()
+        ctx["$os_version"] = release.get("VERSION_ID", "")
+        if release.get("NAME"):
+            ctx["$os_distro"] = release["NAME"]
+    elif ctx["$os"] == "Mac OS X":
+        ctx["$os_version"] = platform.mac_ver()[0]
+    elif ctx["$os"] == "Windows":
+        ctx["$os_version"] = platform.win32_ver()[0]
+    else:
+        ctx["$os_version"] = platform.release()
+    return ctx
+
+
+@dataclass(frozen=True, slots=True)
+class EventDefaults:
+    """The per-client constant part of every event, pre-encoded."""
+
+    full: Mapping[str, Any]  # properties every capture-like event gets, in precedence order
+    lib: Mapping[str, Any]  # properties identity events ($set, $create_alias, ...) get
+    full_keys: frozenset[str]
+    lib_keys: frozenset[str]
+    suffixes: tuple[bytes, bytes, bytes]  # index by selector: (unused, FULL, LIB)
+    release_id: str | None
+
+    @classmethod
+    def build(cls, super_properties: Mapping[str, Any] | None, is_server: bool) -> EventDefaults:
+        supers = clean(dict(super_properties or {}), CleanReport(), "super_properties")
+        lib_part = {"$lib": LIB_NAME, "$lib_version": VERSION}
+        tail = {"$is_server": True} if is_server else {}
+        full = {**system_context(), **lib_part, **supers, **tail}
+        lib = {**lib_part, **supers, **tail}
+        release = (os.environ.get("POSTHOG_RELEASE_ID") or "").strip() or None
+        return cls(
+            full=full,
+            lib=lib,
+            full_keys=frozenset(full),
+            lib_keys=frozenset(lib),
+            suffixes=(b"", dumps(full)[1:-1], dumps(lib)[1:-1]),
+            release_id=release,
+        )
+
+    def keys_for(self, selector: int) -> frozenset[str]:
+        return self.full_keys if selector == FULL else self.lib_keys
+
+    def props_for(self, selector: int) -> Mapping[str, Any]:
+        return self.full if selector == FULL else self.lib

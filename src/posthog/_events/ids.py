@@ -1,0 +1,78 @@
+"""Event ids and timestamps, normalised once, cheaply (spec 3.4)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import uuid as _uuid
+from typing import Any
+
+__all__ = ["new_uuid", "normalize_timestamp", "normalize_uuid", "now_utc"]
+
+_UTC = _dt.timezone.utc
+_VARIANT = "89ab"
+_DATE_ONLY = re.compile(r"^\d{4}-?\d{2}-?\d{2}$")
+_OFFSET_NO_COLON = re.compile(r"([+-]\d{2})(\d{2})$")
+
+
+def new_uuid() -> str:
+    """A random (version 4) UUID string, about twice as fast as ``str(uuid.uuid4())``."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+def normalize_uuid(value: Any) -> str | None:
+    """The caller's uuid as a string if valid, else ``None`` (the caller then makes one)."""
+    if value is None:
+        return None
+    if isinstance(value, _uuid.UUID):
+        return str(value)
+    if isinstance(value, str):
+        try:
+            _uuid.UUID(value)
+        except ValueError:
+            return None
+        return value
+    return None
+
+
+def now_utc() -> _dt.datetime:
+    return _dt.datetime.now(_UTC)
+
+
+def normalize_timestamp(value: Any) -> _dt.datetime | None:
+    """A timezone-aware UTC datetime, or ``None`` when the value cannot be one.
+
+    Naive datetimes are taken as local time when they are within the last five seconds
+    of local "now" (``datetime.now()`` mistakes), otherwise as UTC (``utcnow()`` style).
+    """
+    if value is None:
+        return now_utc()
+    if isinstance(value, _dt.datetime):
+        return _aware(value)
+    if isinstance(value, str):
+        return _parse(value.strip())
+    return None
+
+
+def _aware(value: _dt.datetime) -> _dt.datetime:
+    if value.tzinfo is not None and value.utcoffset() is not None:
+        return value.astimezone(_UTC)
+    lag = (_dt.datetime.now() - value).total_seconds()
+    if 0 <= lag < 5:
+        return value.astimezone(_UTC)
+    return value.replace(tzinfo=_UTC)
+
+
+def _parse(text: str) -> _dt.datetime | None:
+    if not text or _DATE_ONLY.match(text):
+        return None
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    text = _OFFSET_NO_COLON.sub(r"\1:\2", text)
+    try:
+        parsed = _dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return _aware(parsed)

@@ -1,0 +1,181 @@
+"""Turning arbitrary caller values into JSON, fast, and never failing.
+
+The fast path hands the message to orjson, which natively encodes str/int/float/bool/None,
+datetimes, dates, UUIDs, dataclasses and enums and writes NaN/Infinity as ``null``.
+Anything it cannot encode (Decimal, sets, bytes, pydantic models, cyclic structures,
+non-string keys of odd types, integers beyond 64 bits) sends the message through
+:func:`clean`, which converts every value to something JSON can hold, or drops it and
+says so in ``problems``. Without orjson (PyPy), stdlib ``json`` runs over ``clean``'s output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import decimal
+import enum
+import json
+import math
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any
+
+try:  # pragma: no cover - the fallback is exercised on PyPy only
+    import orjson as _orjson
+except ImportError:  # pragma: no cover
+    _orjson = None  # type: ignore[assignment]
+
+__all__ = ["CleanReport", "clean", "dumps", "loads"]
+
+_MAX_DEPTH = 100
+_PRIMITIVES = (str, int, bool, type(None))
+
+
+class CleanReport:
+    """Collects what :func:`clean` had to drop, for one warning line per kind."""
+
+    __slots__ = ("dropped",)
+
+    def __init__(self) -> None:
+        self.dropped: list[str] = []
+
+    def add(self, path: str, why: str) -> None:
+        if len(self.dropped) < 20:
+            self.dropped.append(f"{path}: {why}")
+
+
+def _key(key: object) -> str:
+    if isinstance(key, str):
+        return key
+    if isinstance(key, enum.Enum):
+        return str(key.value)
+    if isinstance(key, (_dt.datetime, _dt.date)):
+        return key.isoformat()
+    return str(key)
+
+
+def _float(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _clean_value(value: Any, path: str, seen: set[int], depth: int, report: CleanReport) -> Any:
+    if isinstance(value, _PRIMITIVES):
+        if isinstance(value, int) and not isinstance(value, bool):
+            if not -(2**63) <= value < 2**64:
+                return str(value)  # JSON numbers beyond 64 bits are not portable
+            return int(value)  # IntEnum and other int subclasses
+        if isinstance(value, str) and type(value) is not str:
+            return str(value)
+        return value
+    if isinstance(value, float):
+        return _float(value)
+    if depth > _MAX_DEPTH:
+        report.add(path, "nested too deeply")
+        return None
+    if isinstance(value, _dt.datetime):
+        return value.isoformat()
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return _float(float(value))
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return _clean_value(value.value, path, seen, depth + 1, report)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", errors="replace")
+    if isinstance(value, _dt.timedelta):
+        return value.total_seconds()
+    return _clean_container(value, path, seen, depth, report)
+
+
+def _clean_container(value: Any, path: str, seen: set[int], depth: int, report: CleanReport) -> Any:
+    marker = id(value)
+    if marker in seen:
+        report.add(path, "cyclic reference")
+        return None
+    seen.add(marker)
+    try:
+        if isinstance(value, Mapping):
+            return {
+                _key(k): _clean_value(v, f"{path}.{_key(k)}", seen, depth + 1, report)
+                for k, v in list(value.items())
+            }
+        if isinstance(value, (list, tuple, set, frozenset, deque)):
+            items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+            return [
+                _clean_value(v, f"{path}[{i}]", seen, depth + 1, report)
+                for i, v in enumerate(items)
+            ]
+        converted = _convert_object(value)
+        if converted is not _UNCONVERTIBLE:
+            return _clean_value(converted, path, seen, depth + 1, report)
+    except Exception as exc:  # a hostile __iter__/__getattr__/model_dump must not escape
+        report.add(path, f"{type(value).__name__} raised {type(exc).__name__} while converting")
+        return None
+    finally:
+        seen.discard(marker)
+    report.add(path, f"{type(value).__name__} is not JSON serialisable")
+    return None
+
+
+_UNCONVERTIBLE = object()
+
+
+def _convert_object(value: Any) -> Any:
+    """Dataclasses and pydantic models become mappings; anything else is unconvertible."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    dump: Callable[[], Any] | None = getattr(value, "model_dump", None)
+    if callable(dump) and not isinstance(value, type):
+        return dump()
+    legacy = getattr(value, "dict", None)
+    if callable(legacy) and hasattr(value, "__fields__") and not isinstance(value, type):
+        return legacy()
+    return _UNCONVERTIBLE
+
+
+def clean(value: Any, report: CleanReport | None = None, path: str = "properties") -> Any:
+    """Return a JSON-safe copy of ``value``; what cannot be kept becomes ``None``."""
+    return _clean_value(value, path, set(), 0, report if report is not None else CleanReport())
+
+
+if _orjson is not None:
+    _OPTS = _orjson.OPT_NON_STR_KEYS
+
+    def _default(value: Any) -> Any:
+        # Called by orjson for types it does not know; raising sends us to the slow path.
+        if isinstance(value, decimal.Decimal):
+            return _float(float(value))
+        raise TypeError
+
+    def dumps(obj: Any) -> bytes:
+        """Encode ``obj`` (already cleaned, or trusted) as compact UTF-8 JSON."""
+        return _orjson.dumps(obj, default=_default, option=_OPTS)
+
+    def loads(data: bytes | str) -> Any:
+        return _orjson.loads(data)
+
+    FastEncodeError: tuple[type[Exception], ...] = (_orjson.JSONEncodeError, TypeError)
+else:  # pragma: no cover
+
+    def dumps(obj: Any) -> bytes:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
+            "utf-8"
+        )
+
+    def loads(data: bytes | str) -> Any:
+        return json.loads(data)
+
+    FastEncodeError = (TypeError, ValueError, RecursionError)
+
+
+def safe_dumps(obj: Any, report: CleanReport) -> bytes:
+    """Encode anything: the fast path first, :func:`clean` when the fast path refuses."""
+    try:
+        return dumps(obj)
+    except FastEncodeError:
+        return dumps(clean(obj, report, path="message"))
+    except RecursionError:
+        return dumps(clean(obj, report, path="message"))

@@ -1,0 +1,172 @@
+"""HTTP/1.1 over the standard library, with one small keep-alive pool per client.
+
+Why not requests/urllib3: a dependency-free transport imports in a few milliseconds,
+has no module-global sessions, and lets us map every failure to our own error types.
+Proxies (``http://`` with CONNECT tunnelling for HTTPS) and a CA bundle are per client.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import os
+import ssl
+import threading
+from urllib.parse import unquote, urlsplit
+
+from posthog._transport.base import Request, Response
+from posthog.exceptions import RequestTimeoutError, TransportError
+
+__all__ = ["HTTPTransport"]
+
+_Key = tuple[str, str, int]
+_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+
+class HTTPTransport:
+    """A thread-safe pooled HTTP client (at most ``pool_size`` idle connections per host)."""
+
+    def __init__(
+        self,
+        *,
+        proxy: str | None = None,
+        ca_bundle: str | None = None,
+        verify: bool = True,
+        pool_size: int = 4,
+    ) -> None:
+        self._proxy = urlsplit(proxy) if proxy else None
+        self._ca_bundle = ca_bundle
+        self._verify = verify
+        self._pool_size = pool_size
+        self._idle: dict[_Key, list[http.client.HTTPConnection]] = {}
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._ssl: ssl.SSLContext | None = None
+
+    # -- public -----------------------------------------------------------------------
+    def request(self, request: Request) -> Response:
+        parts = urlsplit(request.url)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https") or not parts.hostname:
+            raise TransportError(f"unsupported URL {request.url!r}")
+        port = parts.port or (443 if scheme == "https" else 80)
+        key: _Key = (scheme, parts.hostname, port)
+        target = parts.path or "/"
+        if parts.query:
+            target += "?" + parts.query
+        if self._proxy is not None and scheme == "http":
+            target = request.url  # absolute-form through a plain HTTP proxy
+        headers = dict(request.headers)
+        headers.setdefault("Host", parts.netloc)
+        headers.setdefault("Connection", "keep-alive")
+        if self._proxy is not None and scheme == "http":
+            auth = self._proxy_auth()
+            if auth:
+                headers["Proxy-Authorization"] = auth
+        conn, reused = self._checkout(key, request.timeout)
+        try:
+            return self._exchange(conn, key, request, target, headers)
+        except _STALE as exc:
+            conn.close()
+            if not reused:
+                raise TransportError(f"connection lost: {exc!r}") from None
+        except BaseException:
+            conn.close()
+            raise
+        # The server closed an idle keep-alive connection; one fresh attempt.
+        conn = self._connect(key, request.timeout)
+        try:
+            return self._exchange(conn, key, request, target, headers)
+        except BaseException:
+            conn.close()
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            pools, self._idle = self._idle, {}
+        for conns in pools.values():
+            for conn in conns:
+                conn.close()
+
+    # -- internals --------------------------------------------------------------------
+    def _exchange(
+        self,
+        conn: http.client.HTTPConnection,
+        key: _Key,
+        request: Request,
+        target: str,
+        headers: dict[str, str],
+    ) -> Response:
+        try:
+            conn.request(request.method, target, body=request.body, headers=headers)
+            raw = conn.getresponse()
+            body = raw.read()
+        except _STALE:
+            raise
+        except TimeoutError as exc:
+            raise RequestTimeoutError(f"timed out after {request.timeout}s: {exc}") from None
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            raise TransportError(f"{type(exc).__name__}: {exc}") from None
+        response_headers = {k.lower(): v for k, v in raw.getheaders()}
+        if raw.will_close:
+            conn.close()
+        else:
+            self._checkin(key, conn)
+        return Response(raw.status, response_headers, body)
+
+    def _checkout(self, key: _Key, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
+        with self._lock:
+            if self._pid != os.getpid():  # forked: the parent's sockets are not ours
+                self._idle = {}
+                self._pid = os.getpid()
+            idle = self._idle.get(key)
+            conn = idle.pop() if idle else None
+        if conn is not None:
+            if conn.sock is not None:
+                conn.sock.settimeout(timeout)
+            conn.timeout = timeout
+            return conn, True
+        return self._connect(key, timeout), False
+
+    def _checkin(self, key: _Key, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            if self._pid != os.getpid():
+                return
+            idle = self._idle.setdefault(key, [])
+            if len(idle) < self._pool_size:
+                idle.append(conn)
+                return
+        conn.close()
+
+    def _connect(self, key: _Key, timeout: float) -> http.client.HTTPConnection:
+        scheme, host, port = key
+        proxy = self._proxy
+        if scheme == "https":
+            context = self._ssl_context()
+            if proxy is not None and proxy.hostname:
+                conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                    proxy.hostname, proxy.port or 8080, timeout=timeout, context=context
+                )
+                auth = self._proxy_auth()
+                conn.set_tunnel(host, port, headers={"Proxy-Authorization": auth} if auth else None)
+                return conn
+            return http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+        if proxy is not None and proxy.hostname:
+            return http.client.HTTPConnection(proxy.hostname, proxy.port or 8080, timeout=timeout)
+        return http.client.HTTPConnection(host, port, timeout=timeout)
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            context = ssl.create_default_context(cafile=self._ca_bundle)
+            if not self._verify:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            self._ssl = context
+        return self._ssl
+
+    def _proxy_auth(self) -> str | None:
+        proxy = self._proxy
+        if proxy is None or proxy.username is None:
+            return None
+        raw = f"{unquote(proxy.username)}:{unquote(proxy.password or '')}".encode()
+        return "Basic " + base64.b64encode(raw).decode("ascii")
