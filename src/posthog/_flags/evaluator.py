@@ -1,0 +1,276 @@
+"""The pure local evaluator (spec 6.2, 6.3, 6.6): no I/O, no threads, no logging.
+
+``evaluate`` walks a precompiled ``FlagDefinition``: active -> experience continuity ->
+group resolution -> bucketing value -> early access -> holdout -> conditions in order.
+Each call owns a small ``_Call`` context: the clock (read at most once), the mode, and
+a cache so that flag dependencies are evaluated once per call and cycles are caught.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from posthog._flags.hashing import HOLDOUT_PREFIX, hash_prefixed
+from posthog._flags.model import Condition, FlagDefinition, FlagSet, payload_key
+from posthog._flags.results import (
+    DEPENDENCY,
+    MISSING,
+    REQUIRES_SERVER,
+    UNSUPPORTED,
+    Evaluation,
+    MatchResult,
+    Reason,
+    Subject,
+    Unresolved,
+    better,
+)
+
+__all__ = ["Evaluation", "Reason", "Subject", "evaluate", "evaluate_all", "payload_for"]
+
+_NO_MATCH = object()
+_OUT_OF_ROLLOUT = object()
+_EMPTY: Mapping[str, Any] = {}
+
+
+class _Call:
+    """Per-call state shared by every flag evaluated in one ``evaluate*`` call."""
+
+    __slots__ = ("_now", "active", "cache", "flags", "server_side", "subject")
+
+    def __init__(
+        self, flags: FlagSet, subject: Subject, server_side: bool, now: datetime | None
+    ) -> None:
+        self.flags = flags
+        self.subject = subject
+        self.server_side = server_side
+        self._now = now
+        self.cache: dict[tuple[str, int, str], Evaluation] = {}
+        self.active: set[tuple[str, int, str]] = set()
+
+    @property
+    def now(self) -> datetime:
+        if self._now is None:
+            self._now = datetime.now(timezone.utc)
+        return self._now
+
+    def top(self, flag: FlagDefinition) -> Evaluation:
+        """Spec 6.2 steps 1-4: decide the context, then match."""
+        if not flag.active:
+            return flag.outcomes["disabled"]
+        if flag.ensure_experience_continuity and not self.server_side:
+            return flag.outcomes["continuity"]
+        if flag.defect is not None:
+            return flag.outcomes["defect"]
+        subject = self.subject
+        if flag.group_type is not None:
+            group_key = subject.groups.get(flag.group_type)
+            if group_key is None:
+                return flag.outcomes["group_not_passed"]
+            props = subject.group_properties.get(flag.group_type)
+            if props is None:
+                if not self.server_side:
+                    why = f"group properties for {flag.group_type!r}"
+                    return flag.inconclusive(Unresolved(MISSING, f"missing {why}"))
+                props = _EMPTY
+            return self.run(flag, props, str(group_key))
+        bucket = self.person_bucket(flag)
+        if bucket is None:
+            return flag.inconclusive(Unresolved(MISSING, "missing device_id for bucketing"))
+        return self.run(flag, subject.person_properties, bucket)
+
+    def person_bucket(self, flag: FlagDefinition) -> str | None:
+        """``device_id`` when the flag buckets by device (server mode falls back)."""
+        if not flag.bucket_by_device:
+            return self.subject.distinct_id
+        device = self.subject.device_id
+        if device is None and self.server_side:
+            return self.subject.distinct_id
+        return device
+
+    def run(self, flag: FlagDefinition, props: Mapping[str, Any], bucket: str) -> Evaluation:
+        """Match with the per-call cache and cycle guard (needed only with dependencies)."""
+        if not self.flags.has_dependencies:
+            return match_flag(flag, props, bucket, self)
+        slot = (flag.key, id(props), bucket)
+        cached = self.cache.get(slot)
+        if cached is not None:
+            return cached
+        if slot in self.active:
+            return flag.inconclusive(Unresolved(DEPENDENCY, f"circular dependency on {flag.key!r}"))
+        self.active.add(slot)
+        try:
+            result = match_flag(flag, props, bucket, self)
+        finally:
+            self.active.discard(slot)
+        self.cache[slot] = result
+        return result
+
+    def dependency(
+        self, key: str, props: Mapping[str, Any], bucket: str
+    ) -> bool | str | MatchResult:
+        """Value of flag ``key`` as a dependency (spec 6.6), or why it is unknown."""
+        flag = self.flags.flags.get(key)
+        if flag is None:
+            return Unresolved(UNSUPPORTED, f"dependency {key!r} is not loaded")
+        if not flag.active:
+            return False
+        if flag.ensure_experience_continuity and not self.server_side:
+            return Unresolved(DEPENDENCY, f"dependency {key!r} needs experience continuity")
+        if flag.defect is not None:
+            return Unresolved(DEPENDENCY, f"dependency {key!r}: {flag.defect.description}")
+        own = bucket if flag.aggregation_group_type_index is not None else self.person_bucket(flag)
+        if own is None:
+            return Unresolved(DEPENDENCY, f"dependency {key!r}: missing device_id")
+        result = self.run(flag, props, own)
+        if result.value is not None:
+            return result.value
+        if result.unresolved == REQUIRES_SERVER:
+            return Unresolved(REQUIRES_SERVER, result.description)
+        return Unresolved(DEPENDENCY, f"dependency {key!r} unresolved")
+
+
+def _variant(flag: FlagDefinition, bucket: str) -> str | None:
+    value = hash_prefixed(flag.hash_prefix, bucket + "variant")
+    for name, low, high in flag.variant_table:
+        if low <= value < high:
+            return name
+    return None
+
+
+def _condition(
+    flag: FlagDefinition, cond: Condition, props: Mapping[str, Any], bucket: str, call: _Call
+) -> object:
+    """Spec 6.3: an ``Evaluation`` on match, else a sentinel or an ``Unresolved``."""
+    if cond.defect is not None:
+        return cond.defect
+    if cond.group_type is not None or cond.unknown_group:
+        group_key = None if cond.group_type is None else call.subject.groups.get(cond.group_type)
+        if group_key is None:
+            return _NO_MATCH
+        group_props = call.subject.group_properties.get(cond.group_type or "")
+        if group_props is None:
+            if not call.server_side:
+                return Unresolved(MISSING, f"missing group properties for {cond.group_type!r}")
+            group_props = _EMPTY
+        props, bucket = group_props, str(group_key)
+    pending: Unresolved | None = None
+    for matcher in cond.matchers:
+        result = matcher(props, call, bucket)
+        if result is True:
+            continue
+        if result is False:
+            return _NO_MATCH
+        if isinstance(result, Unresolved) and (pending is None or pending.kind != REQUIRES_SERVER):
+            pending = result if pending is None else better(pending, result)
+    if pending is not None:
+        return pending
+    if cond.threshold is not None and hash_prefixed(flag.hash_prefix, bucket) > cond.threshold:
+        return _OUT_OF_ROLLOUT
+    if cond.variant_override is not None:
+        return cond.matched[cond.variant_override]
+    if flag.variant_table:
+        name = _variant(flag, bucket)
+        if name is not None:
+            return cond.matched[name]
+    return cond.matched[True]
+
+
+def match_flag(
+    flag: FlagDefinition, props: Mapping[str, Any], bucket: str, call: _Call
+) -> Evaluation:
+    """Spec 6.2 step 5: early access, holdout, then conditions in order (OR)."""
+    if flag.feature_enrollment:
+        return _enrollment(flag, props, call)
+    holdout = flag.holdout_threshold
+    if holdout is not None and hash_prefixed(HOLDOUT_PREFIX, bucket) <= holdout:
+        return flag.outcomes["holdout"]
+    pending: Unresolved | None = None
+    out_of_rollout: Condition | None = None
+    for cond in flag.conditions:
+        result = _condition(flag, cond, props, bucket, call)
+        if isinstance(result, Evaluation):
+            return result
+        if result is _OUT_OF_ROLLOUT:
+            out_of_rollout = out_of_rollout or cond
+            if flag.early_exit:
+                break
+        elif isinstance(result, Unresolved):
+            if result.kind == REQUIRES_SERVER:
+                return flag.inconclusive(result)
+            pending = better(pending, result)
+    if pending is not None:
+        return flag.inconclusive(pending)
+    if out_of_rollout is not None:
+        return out_of_rollout.out_of_rollout
+    return flag.outcomes["no_match"]
+
+
+def _enrollment(flag: FlagDefinition, props: Mapping[str, Any], call: _Call) -> Evaluation:
+    """Early-access features ignore conditions and read one person property."""
+    if flag.aggregation_group_type_index is not None:
+        return flag.inconclusive(Unresolved(UNSUPPORTED, "early access on a group flag"))
+    name = f"$feature_enrollment/{flag.key}"
+    value = props.get(name, _NO_MATCH)
+    if value is _NO_MATCH:
+        if call.server_side:
+            return flag.outcomes["not_enrolled"]
+        return flag.inconclusive(Unresolved(MISSING, f"missing property {name!r}"))
+    enrolled = value is True or value == "true"
+    return flag.outcomes["enrolled" if enrolled else "not_enrolled"]
+
+
+def _missing(key: str) -> Evaluation:
+    return Evaluation(
+        key, None, None, Reason.FLAG_MISSING, None, "Flag not found", None, None, None, None
+    )
+
+
+def evaluate(
+    flags: FlagSet,
+    key: str,
+    subject: Subject,
+    *,
+    server_side: bool = False,
+    now: datetime | None = None,
+) -> Evaluation:
+    """Evaluate one flag locally; never raises."""
+    flag = flags.flags.get(key)
+    if flag is None:
+        return _missing(key)
+    return _safe(flag, _Call(flags, subject, server_side, now))
+
+
+def evaluate_all(
+    flags: FlagSet,
+    subject: Subject,
+    keys: Iterable[str] | None = None,
+    *,
+    server_side: bool = False,
+    now: datetime | None = None,
+) -> dict[str, Evaluation]:
+    """Evaluate many flags with one shared cache (dependencies computed once)."""
+    call = _Call(flags, subject, server_side, now)
+    wanted = flags.flags.keys() if keys is None else keys
+    out: dict[str, Evaluation] = {}
+    for key in wanted:
+        flag = flags.flags.get(key)
+        out[key] = _missing(key) if flag is None else _safe(flag, call)
+    return out
+
+
+def _safe(flag: FlagDefinition, call: _Call) -> Evaluation:
+    """Last line of defence: an unexpected error becomes an inconclusive result."""
+    try:
+        return call.top(flag)
+    except Exception:
+        return flag.inconclusive(Unresolved(UNSUPPORTED, "unexpected evaluation error"))
+
+
+def payload_for(flags: FlagSet, key: str, value: bool | str) -> str | None:
+    """The JSON payload string stored for ``value`` of flag ``key`` (spec 6.7)."""
+    flag = flags.flags.get(key)
+    if flag is None:
+        return None
+    return flag.payloads.get(payload_key(value))
