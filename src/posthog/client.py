@@ -376,17 +376,18 @@ class Client(FlagsMixin):
 
     # -- admission -----------------------------------------------------------------------
     def _admit(self, draft: build.Draft, *, ai: bool) -> str | None:
-        report = CleanReport()
         ident: str = draft.message["uuid"]
         if self.before_send is not None:
+            report = CleanReport()
             item, ident_or_none = self._run_before_send(draft, report)
             if item is None or ident_or_none is None:
                 return None
             ident = ident_or_none
+            draft.problems.extend(report.dropped)
         else:
-            item = encode(draft, report)
-        if report.dropped or draft.problems:
-            self._warn_problems(draft, report)
+            item = encode(draft)
+        if draft.problems:
+            self._warn_problems(draft)
         lane = self._lanes[1] if ai else self._lanes[0]
         size = item_size(item, self._defaults)
         if size > lane.max_event_bytes:
@@ -472,9 +473,8 @@ class Client(FlagsMixin):
         self._reporter.drop(reason, 1, f"{method}(): {exc}")
         return None
 
-    def _warn_problems(self, draft: build.Draft, report: CleanReport) -> None:
-        problems = draft.problems + report.dropped
-        message = f"[PostHog] event {draft.message.get('event')!r}: " + "; ".join(problems)
+    def _warn_problems(self, draft: build.Draft) -> None:
+        message = f"[PostHog] event {draft.message.get('event')!r}: " + "; ".join(draft.problems)
         if self._debug:
             raise InvalidArgumentError(message)
         log.warning(message)

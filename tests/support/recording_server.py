@@ -26,6 +26,8 @@ class Recorded:
     headers: dict[str, str]
     raw_body: bytes
     body: bytes
+    at: float = 0.0
+    status: int = 0  # what the server answered; 0 when it dropped the connection
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -70,7 +72,9 @@ class RecordingServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                rec = Recorded(self.command, self.path, headers, raw, _decode(headers, raw))
+                rec = Recorded(
+                    self.command, self.path, headers, raw, _decode(headers, raw), time.monotonic()
+                )
                 reply = outer.responder(rec)
                 if reply.delay:
                     time.sleep(reply.delay)
@@ -86,6 +90,7 @@ class RecordingServer:
                     body = json.dumps(body).encode()
                 elif isinstance(body, str):
                     body = body.encode()
+                rec.status = reply.status
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -131,9 +136,14 @@ class RecordingServer:
                 self._cond.wait(remaining)
             return True
 
-    def batches(self, path: str = "/batch/") -> list[dict[str, Any]]:
+    def batches(self, path: str = "/batch/", accepted_only: bool = True) -> list[dict[str, Any]]:
+        """Bodies of requests to ``path`` (by default only those answered with 200)."""
         with self._cond:
-            return [r.json() for r in self.requests if r.path.startswith(path)]
+            return [
+                r.json()
+                for r in self.requests
+                if r.path.startswith(path) and (r.status == 200 or not accepted_only)
+            ]
 
     def events(self, path: str = "/batch/") -> list[dict[str, Any]]:
         return [e for b in self.batches(path) for e in b.get("batch", [])]

@@ -77,10 +77,11 @@ class Worker:
 
     # -- caller side ---------------------------------------------------------------------
     def ensure_started(self) -> None:
-        if self._thread is not None and self._pid == os.getpid():
+        # No pid check here (hot path): the at-fork hook resets _thread in the child.
+        if self._thread is not None:
             return
         with self._idle:
-            if self._thread is not None and self._pid == os.getpid():
+            if self._thread is not None:
                 return
             thread = threading.Thread(target=self._run, name="posthog-delivery", daemon=True)
             self._thread = thread

@@ -68,6 +68,12 @@ def _merge(call: CaptureCall, name: str, value: Any, given: dict[str, Any]) -> N
 
 
 def resolve_capture(args: Sequence[Any], kwargs: Mapping[str, Any]) -> CaptureCall:
+    if len(args) == 1 and "event" not in kwargs and _OPTIONS.issuperset(kwargs):
+        call = CaptureCall(args[0])  # the common current-style call: nothing to reconcile
+        for name, value in kwargs.items():
+            if name != "context":
+                setattr(call, name, value)
+        return call
     unknown = set(kwargs) - _OPTIONS
     if unknown:
         raise InvalidArgumentError(f"capture() got unexpected keyword(s): {sorted(unknown)}")

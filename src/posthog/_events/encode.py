@@ -16,17 +16,30 @@ from typing import Any
 from posthog._events.enrich import EventDefaults
 from posthog._events.ids import new_uuid, normalize_uuid
 from posthog._events.message import Draft
-from posthog._events.serialize import CleanReport, clean, dumps, safe_dumps
+from posthog._events.serialize import CleanReport, FastEncodeError, clean, dumps, safe_dumps
 
 __all__ = ["encode", "encode_complete", "expand", "full_message", "item_size"]
 
 _OPEN = ord("{")
 
 
-def encode(draft: Draft, report: CleanReport) -> bytes:
-    """The compact queue item for a draft (no ``before_send``)."""
-    body = safe_dumps(draft.message, report)
-    return bytes((draft.selector,)) + body[1:-2]
+def encode(draft: Draft, report: CleanReport | None = None) -> bytes:
+    """The compact queue item for a draft (no ``before_send``).
+
+    What had to be dropped to make it JSON is added to ``report``, when one is given,
+    and otherwise to ``draft.problems``.
+    """
+    try:
+        body = dumps(draft.message)
+    except FastEncodeError:
+        local = report if report is not None else CleanReport()
+        body = safe_dumps(draft.message, local)
+        if report is None:
+            draft.problems.extend(local.dropped)
+    return _SELECTORS[draft.selector] + body[1:-2]
+
+
+_SELECTORS = (b"\x00", b"\x01", b"\x02")
 
 
 def item_size(item: bytes, defaults: EventDefaults) -> int:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from posthog._events.enrich import FULL, LIB, EventDefaults
-from posthog._events.ids import new_uuid, normalize_timestamp, normalize_uuid
+from posthog._events.ids import new_uuid, normalize_timestamp, normalize_uuid, now_utc
 from posthog.contexts import ContextScope
 from posthog.exceptions import InvalidArgumentError
 
@@ -35,6 +35,8 @@ class Draft:
 
 
 def _props(value: Any, what: str = "properties") -> dict[Any, Any]:
+    if type(value) is dict:
+        return value.copy()
     if value is None:
         return {}
     if isinstance(value, Mapping):
@@ -45,11 +47,11 @@ def _props(value: Any, what: str = "properties") -> dict[Any, Any]:
 def _envelope(
     event: str, distinct_id: str, timestamp: Any, uuid: Any, problems: list[str]
 ) -> dict[str, Any]:
-    ts = normalize_timestamp(timestamp)
+    ts = now_utc() if timestamp is None else normalize_timestamp(timestamp)
     if ts is None:
         problems.append(f"invalid timestamp {timestamp!r} replaced with now")
         ts = normalize_timestamp(None)
-    ident = normalize_uuid(uuid)
+    ident = None if uuid is None else normalize_uuid(uuid)
     if ident is None:
         if uuid is not None:
             problems.append(f"invalid uuid {uuid!r} replaced with a new one")
@@ -77,9 +79,10 @@ def _finish(
         props["$geoip_disable"] = True
     if defaults.release_id is not None:
         props.setdefault("$release_id", defaults.release_id)
-    keys = defaults.keys_for(selector)
-    for key in keys.intersection(props) if len(props) >= 4 else [k for k in props if k in keys]:
-        del props[key]
+    keys = defaults.full_keys if selector == FULL else defaults.lib_keys
+    if not keys.isdisjoint(props):  # rare: the caller set a key the constants override
+        for key in keys.intersection(props):
+            del props[key]
     msg["properties"] = props
     return Draft(msg, selector, problems)
 
