@@ -122,3 +122,11 @@ def op(operator: str, value: Any, prop_value: Any = ..., **kw: Any) -> Any:
     """Evaluate ``operator``/``value`` against property ``p`` (``...`` = absent)."""
     props = {} if prop_value is ... else {"p": prop_value}
     return value_of_filter(prop("p", operator, value), props, **kw)
+
+
+def oracle_hash(key: str, value: str, salt: str = "", sep: str = ".") -> float:
+    """Spec 6.1 written directly with hashlib: an oracle independent of the engine."""
+    import hashlib
+
+    digest = hashlib.sha1(f"{key}{sep}{value}{salt}".encode()).hexdigest()
+    return int(digest[:15], 16) / float(0xFFFFFFFFFFFFFFF)
