@@ -23,7 +23,7 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || ( (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "chromium could not be installed; browser tests will be skipped" )
 
 pytest: $(STAMP) browser
-	$(PY) -m pytest
+	$(PY) -m pytest -q
 
 test: lint typecheck pytest
 

@@ -65,5 +65,20 @@ def _after_fork() -> None:
             pass
     mp_util = sys.modules.get("multiprocessing.util")
     if mp_util is not None:
-        # multiprocessing children end with os._exit(); its finalizers still run.
+        # multiprocessing children end with os._exit(), skipping atexit, but run its
+        # finalizers. Its child bootstrap clears the finalizer registry after this hook,
+        # then runs its own after-fork callbacks: register the finalizer from there.
+        mp_util.register_after_fork(_MP_SENTINEL, _register_mp_finalizer)
+
+
+class _Sentinel:
+    pass
+
+
+_MP_SENTINEL = _Sentinel()
+
+
+def _register_mp_finalizer(_obj: object) -> None:
+    mp_util = sys.modules.get("multiprocessing.util")
+    if mp_util is not None:
         mp_util.Finalize(None, _flush_all, exitpriority=100)

@@ -7,8 +7,8 @@ once per reason per minute (with the count since the last line), never once per 
 
 from __future__ import annotations
 
-import logging
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable

@@ -45,9 +45,17 @@ class CleanReport:
             self.dropped.append(f"{path}: {why}")
 
 
+def _text(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates cannot be UTF-8: replace them
+        return value.encode("utf-8", "replace").decode("utf-8")
+    return value if type(value) is str else str(value)
+
+
 def _key(key: object) -> str:
     if isinstance(key, str):
-        return key
+        return _text(key)
     if isinstance(key, enum.Enum):
         return str(key.value)
     if isinstance(key, (_dt.datetime, _dt.date)):
@@ -59,14 +67,18 @@ def _float(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _decimal(value: decimal.Decimal) -> float | None:
+    return _float(float(value)) if value.is_finite() else None
+
+
 def _clean_value(value: Any, path: str, seen: set[int], depth: int, report: CleanReport) -> Any:
     if isinstance(value, _PRIMITIVES):
         if isinstance(value, int) and not isinstance(value, bool):
             if not -(2**63) <= value < 2**64:
                 return str(value)  # JSON numbers beyond 64 bits are not portable
             return int(value)  # IntEnum and other int subclasses
-        if isinstance(value, str) and type(value) is not str:
-            return str(value)
+        if isinstance(value, str):
+            return _text(value)
         return value
     if isinstance(value, float):
         return _float(value)
@@ -78,7 +90,7 @@ def _clean_value(value: Any, path: str, seen: set[int], depth: int, report: Clea
     if isinstance(value, _dt.date):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
-        return _float(float(value))
+        return _decimal(value)
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, enum.Enum):
@@ -147,7 +159,7 @@ if _orjson is not None:
     def _default(value: Any) -> Any:
         # Called by orjson for types it does not know; raising sends us to the slow path.
         if isinstance(value, decimal.Decimal):
-            return _float(float(value))
+            return _decimal(value)
         raise TypeError
 
     def dumps(obj: Any) -> bytes:
