@@ -149,3 +149,45 @@ def test_a_realistic_flag_never_raises_on_arbitrary_person_properties(props):
         flags, Subject("u", person_properties=props), now=datetime.now(timezone.utc)
     )
     assert result["f"].value in (True, False, "a", "b", None)
+
+
+def test_engine_never_imports_io_layers():
+    import ast
+    import pathlib
+
+    source_dir = pathlib.Path(__file__).resolve().parents[2] / "src" / "posthog" / "_flags"
+    mine = [
+        "__init__",
+        "coerce",
+        "context",
+        "dates",
+        "evaluator",
+        "hashing",
+        "matchers",
+        "model",
+        "operators",
+        "regex_compat",
+        "results",
+        "semver",
+    ]
+    forbidden = (
+        "posthog._events",
+        "posthog._delivery",
+        "posthog._transport",
+        "logging",
+        "threading",
+        "socket",
+        "urllib",
+        "http",
+    )
+    for name in mine:
+        tree = ast.parse((source_dir / f"{name}.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                imported = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                imported = [node.module or ""]
+            else:
+                continue
+            for module in imported:
+                assert not module.startswith(forbidden), (name, module)

@@ -302,3 +302,16 @@ def test_semver_operators(operator, filter_value, prop_value, expected):
 
 def test_invalid_semver_property_is_a_non_match_on_the_server():
     assert op("semver_eq", "1.2.3", "abc", server_side=True) is False
+
+
+@pytest.mark.parametrize(
+    ("filter_value", "expected"), [("-9999y", True), ("-9999m", True), ("9999h", True)]
+)
+def test_extreme_relative_dates_stay_conclusive(filter_value, expected):
+    assert op("is_date_after", filter_value, "2024-01-01") is expected
+
+
+def test_bare_year_month_takes_todays_day():
+    # now is 2024-03-31: "2023-02" means 2023-02-28 (clamped), midnight UTC.
+    assert op("is_date_after", "2023-02", "2023-02-28T00:00:01Z") is True
+    assert op("is_date_after", "2023-02", "2023-02-27T23:59:59Z") is False

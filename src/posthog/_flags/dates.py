@@ -50,6 +50,8 @@ def _relative(amount: int, unit: str) -> DateFilter:
         return lambda now: subtract_months(now, amount)
 
     def years(now: datetime) -> datetime:
+        if now.year - amount < 1:
+            return datetime.min.replace(tzinfo=timezone.utc)
         day = _clamped(now.year - amount, now.month, now.day)
         return now.replace(year=day.year, day=day.day)
 
@@ -75,10 +77,10 @@ def parse_iso(text: str, now: datetime) -> datetime | None:
         tz = _tz(zone)
         if month is None:
             base = _clamped(int(year), now.month, now.day)
+        elif day is None:
+            base = _clamped(int(year), int(month), now.day)
         else:
-            base = _clamped(int(year), int(month), int(day) if day else now.day)
-            if day is not None:
-                base = date(int(year), int(month), int(day))
+            base = date(int(year), int(month), int(day))
         micro = int((fraction or "0")[:6].ljust(6, "0"))
         return datetime(
             base.year,
@@ -106,7 +108,7 @@ def parse_date_filter(value: object) -> DateFilter | None:
     fixed = parse_iso(text, _REFERENCE_NOW)
     if fixed is None:
         return None
-    if _ISO_RE.fullmatch(text) is not None and _needs_today(text):
+    if _needs_today(text):
         # Bare ``YYYY`` / ``YYYY-MM``: month/day default to today's, like dateutil.
         return lambda now: parse_iso(text, now) or fixed
     return lambda _now: fixed
