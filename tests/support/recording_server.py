@@ -79,11 +79,11 @@ class RecordingServer:
                 if reply.delay:
                     time.sleep(reply.delay)
                 if reply.reset:
+                    outer._record(rec)
                     self.connection.setsockopt(
                         socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
                     )
                     self.close_connection = True
-                    outer._record(rec)
                     return
                 body = reply.body
                 if isinstance(body, (dict, list)):
@@ -91,6 +91,7 @@ class RecordingServer:
                 elif isinstance(body, str):
                     body = body.encode()
                 rec.status = reply.status
+                outer._record(rec)  # before answering, so a client that saw the answer sees this
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -98,7 +99,6 @@ class RecordingServer:
                     self.send_header(k, v)
                 self.end_headers()
                 self.wfile.write(body)
-                outer._record(rec)
 
             do_POST = _handle
             do_GET = _handle

@@ -175,6 +175,7 @@ class Sender:
         pending = list(events)
         sent = 0
         drops: dict[str, Any] = {}
+        dropped: list[bytes] = []
         attempt = 0
         last_error: PostHogError | None = None
         while pending:
@@ -186,7 +187,7 @@ class Sender:
                 last_error, retry_after = exc, None
             else:
                 if 200 <= response.status < 300:
-                    ok, retry, dropped = self._v1_results(response, pending)
+                    ok, retry, verdicts = self._v1_results(response, pending)
                     if ok is None:  # unparseable 2xx: the server took it, we can't tell more
                         return Outcome(
                             sent,
@@ -195,7 +196,8 @@ class Sender:
                             attempt,
                         )
                     sent += ok
-                    drops.update(dropped)
+                    drops.update(verdicts)
+                    dropped.extend(e for e in pending if _uuid_of(e) in verdicts)
                     pending = retry
                     if not pending:
                         break
@@ -221,7 +223,7 @@ class Sender:
             retry_exhausted=[_uuid_of(e) for e in pending],
             drops=drops,
         )
-        return Outcome(sent, pending, error, attempt)
+        return Outcome(sent, pending + dropped, error, attempt)
 
     def _v1_headers(self, request_id: str, attempt: int) -> dict[str, str]:
         return {
