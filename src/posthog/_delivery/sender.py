@@ -14,7 +14,6 @@ import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from posthog._events.batch import v0_body, v1_body
@@ -53,6 +52,8 @@ def parse_retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
+    from email.utils import parsedate_to_datetime  # rare: only for HTTP-date Retry-After
+
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):

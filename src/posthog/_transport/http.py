@@ -8,19 +8,32 @@ Proxies (``http://`` with CONNECT tunnelling for HTTPS) and a CA bundle are per 
 from __future__ import annotations
 
 import base64
-import http.client
 import os
-import ssl
 import threading
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from posthog._transport.base import Request, Response
 from posthog.exceptions import RequestTimeoutError, TransportError
 
+if TYPE_CHECKING:
+    import http.client
+    import ssl
+
 __all__ = ["HTTPTransport"]
 
 _Key = tuple[str, str, int]
-_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+_STALE: tuple[type[BaseException], ...] = (ConnectionResetError, BrokenPipeError)
+
+
+def _http() -> Any:
+    """``http.client`` (and with it ``ssl`` and ``email``) is imported on first use, not at
+    ``import posthog``: it is a third of the package's import time."""
+    global _STALE
+    import http.client
+
+    _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+    return http.client
 
 
 class HTTPTransport:
@@ -42,6 +55,7 @@ class HTTPTransport:
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._ssl: ssl.SSLContext | None = None
+        self._client = _http()
 
     # -- public -----------------------------------------------------------------------
     def request(self, request: Request) -> Response:
@@ -144,19 +158,24 @@ class HTTPTransport:
         if scheme == "https":
             context = self._ssl_context()
             if proxy is not None and proxy.hostname:
-                conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                conn: http.client.HTTPConnection = self._client.HTTPSConnection(
                     proxy.hostname, proxy.port or 8080, timeout=timeout, context=context
                 )
                 auth = self._proxy_auth()
                 conn.set_tunnel(host, port, headers={"Proxy-Authorization": auth} if auth else None)
                 return conn
-            return http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+            conn = self._client.HTTPSConnection(host, port, timeout=timeout, context=context)
+            return conn
         if proxy is not None and proxy.hostname:
-            return http.client.HTTPConnection(proxy.hostname, proxy.port or 8080, timeout=timeout)
-        return http.client.HTTPConnection(host, port, timeout=timeout)
+            conn = self._client.HTTPConnection(proxy.hostname, proxy.port or 8080, timeout=timeout)
+            return conn
+        conn = self._client.HTTPConnection(host, port, timeout=timeout)
+        return conn
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
+            import ssl
+
             context = ssl.create_default_context(cafile=self._ca_bundle)
             if not self._verify:
                 context.check_hostname = False
