@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .app import App
 
 log = logging.getLogger("posthog_devserver")
+_DISCARD_LIMIT = 4 * MAX_BODY_BYTES
 
 
 class DevHTTPServer(ThreadingHTTPServer):
@@ -36,6 +37,7 @@ class DevHTTPServer(ThreadingHTTPServer):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     server_version = "posthog-devserver"
     server: DevHTTPServer
 
@@ -78,6 +80,7 @@ class Handler(BaseHTTPRequestHandler):
         if length < 0:
             raise bad_request("invalid_length", "Content-Length is negative.")
         if length > MAX_BODY_BYTES:
+            self._discard(length)
             raise bad_request("body_too_large", "Request body exceeds the 20 MiB limit.")
         body = self.rfile.read(length) if length else b""
         if len(body) != length:
@@ -90,6 +93,17 @@ class Handler(BaseHTTPRequestHandler):
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
         )
+
+    def _discard(self, length: int) -> None:
+        """Read (a bounded amount of) an oversized body so the client sees the answer."""
+        if length > _DISCARD_LIMIT:
+            return
+        remaining = length
+        while remaining > 0:
+            chunk = self.rfile.read(min(remaining, 1 << 20))
+            if not chunk:
+                return
+            remaining -= len(chunk)
 
     def _send(self, response: Response) -> None:
         self.send_response(response.status)
