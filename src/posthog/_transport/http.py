@@ -119,7 +119,7 @@ class HTTPTransport:
             raise
         except TimeoutError as exc:
             raise RequestTimeoutError(f"timed out after {request.timeout}s: {exc}") from None
-        except (OSError, http.client.HTTPException, ValueError) as exc:
+        except (OSError, self._client.HTTPException, ValueError) as exc:
             raise TransportError(f"{type(exc).__name__}: {exc}") from None
         response_headers = {k.lower(): v for k, v in raw.getheaders()}
         if raw.will_close:
