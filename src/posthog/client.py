@@ -34,6 +34,7 @@ from posthog.exceptions import (
     QueueFullError,
 )
 
+from posthog._client_exceptions import ExceptionsMixin  # isort: skip
 from posthog._client_flags import FlagsMixin  # isort: skip
 
 __all__ = ["Client", "Posthog"]
@@ -43,7 +44,7 @@ log = logging.getLogger("posthog")
 BeforeSend = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 
 
-class Client(FlagsMixin):
+class Client(FlagsMixin, ExceptionsMixin):
     """A PostHog client. Thread-safe; create one per process and share it."""
 
     def __init__(
