@@ -1,0 +1,345 @@
+"""Test doubles for applications that use PostHog: assert what was captured, force flag
+values. No network, no threads.
+
+:class:`RecordingClient` is a real :class:`~posthog.Posthog` client: every event goes
+through the same argument handling, enrichment, ``before_send`` and encoding as in
+production, in the calling thread (``sync_mode``), into an in-memory transport instead
+of a socket. Flag calls are answered from overrides you set per key, per distinct id or
+for everyone; a flag without an override is "not found" (``None``).
+
+::
+
+    from posthog.testing import recording
+
+    def test_checkout_tracks_the_order():
+        with recording() as ph:              # also the module-level default client
+            ph.override_flag("new-checkout", True)
+            shop.checkout(user_id="u1", amount=30)
+        ph.assert_captured("order placed", distinct_id="u1", properties={"amount": 30})
+
+With pytest, the ``posthog_recorder`` fixture does the same: add
+``from posthog.testing import posthog_recorder`` to your ``conftest.py``.
+See ``docs/testing.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import gzip
+import json
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from posthog._transport.base import Request, Response
+from posthog.client import Client
+
+__all__ = [
+    "CapturedEvent",
+    "FlagCall",
+    "MemoryTransport",
+    "RecordingClient",
+    "recording",
+    "use_as_default",
+]
+
+_EVERYONE = object()
+_MISSING = object()
+
+
+@dataclass(frozen=True, slots=True)
+class CapturedEvent:
+    """One message as it would have been sent."""
+
+    event: str
+    distinct_id: str | None
+    properties: dict[str, Any]
+    uuid: str | None
+    timestamp: str | None
+    message: dict[str, Any] = field(repr=False)  # the whole wire message ($set, ...)
+
+
+@dataclass(frozen=True, slots=True)
+class FlagCall:
+    """One flag read answered by the recording client."""
+
+    key: str
+    distinct_id: Any
+    value: Any
+
+
+class MemoryTransport:
+    """A :class:`~posthog.Transport` that keeps the events of every batch it is sent."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.messages: list[dict[str, Any]] = []
+
+    def request(self, request: Request) -> Response:
+        body = request.body or b""
+        if (request.headers.get("Content-Encoding") or "").lower() == "gzip":
+            body = gzip.decompress(body)
+        if body:
+            payload = json.loads(body)
+            batch = payload.get("batch", []) if isinstance(payload, dict) else []
+            with self._lock:
+                self.messages.extend(m for m in batch if isinstance(m, dict))
+        return Response(200, {}, b'{"status": 1}')
+
+    def close(self) -> None:
+        pass
+
+    def clear(self) -> None:
+        with self._lock:
+            self.messages.clear()
+
+
+def _event_of(message: dict[str, Any]) -> CapturedEvent:
+    return CapturedEvent(
+        event=message.get("event", ""),
+        distinct_id=message.get("distinct_id"),
+        properties=dict(message.get("properties") or {}),
+        uuid=message.get("uuid"),
+        timestamp=message.get("timestamp"),
+        message=message,
+    )
+
+
+def _subset(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> bool:
+    return all(k in actual and actual[k] == v for k, v in expected.items())
+
+
+class RecordingClient(Client):
+    """A real client that keeps its events in memory and answers flags from overrides."""
+
+    def __init__(self, project_api_key: str = "phc_test", **options: Any) -> None:
+        self.memory = MemoryTransport()
+        options.update(
+            host=options.get("host") or "https://posthog.test",
+            sync_mode=True,
+            gzip=False,
+            capture_mode="v0",
+            transport=self.memory,
+        )
+        self._overrides: dict[str, dict[Any, tuple[Any, Any]]] = {}
+        self._flag_lock = threading.Lock()
+        self.flag_calls: list[FlagCall] = []
+        super().__init__(project_api_key, **options)
+
+    # -- events ----------------------------------------------------------------------------
+    @property
+    def events(self) -> list[CapturedEvent]:
+        """Every message captured so far, oldest first."""
+        with self.memory._lock:
+            messages = list(self.memory.messages)
+        return [_event_of(m) for m in messages]
+
+    def captured(self, event: str | None = None, distinct_id: Any = None) -> list[CapturedEvent]:
+        """The captured events, optionally only those named ``event`` / for ``distinct_id``."""
+        return [
+            e
+            for e in self.events
+            if (event is None or e.event == event)
+            and (distinct_id is None or e.distinct_id == str(distinct_id))
+        ]
+
+    def assert_captured(
+        self,
+        event: str,
+        distinct_id: Any = None,
+        properties: Mapping[str, Any] | None = None,
+        *,
+        count: int | None = None,
+    ) -> CapturedEvent:
+        """Assert ``event`` was captured (for ``distinct_id``, with at least ``properties``);
+        with ``count``, exactly that many times. Returns the last match."""
+        matches = [
+            e for e in self.captured(event, distinct_id) if _subset(properties or {}, e.properties)
+        ]
+        if not matches or (count is not None and len(matches) != count):
+            seen = "\n".join(
+                f"  {e.event!r} distinct_id={e.distinct_id!r} properties={_user_props(e)}"
+                for e in self.events
+            )
+            wanted = f"{event!r}" + (f" for {distinct_id!r}" if distinct_id is not None else "")
+            if properties:
+                wanted += f" with {dict(properties)!r}"
+            times = f" {count} time(s), found {len(matches)}" if count is not None else ""
+            raise AssertionError(
+                f"expected {wanted} to be captured{times}; captured:\n{seen or '  (nothing)'}"
+            )
+        return matches[-1]
+
+    def assert_not_captured(self, event: str, distinct_id: Any = None) -> None:
+        found = self.captured(event, distinct_id)
+        if found:
+            raise AssertionError(f"{event!r} was captured {len(found)} time(s): {found[0]}")
+
+    def clear(self) -> None:
+        """Forget captured events and flag calls (overrides stay)."""
+        self.memory.clear()
+        with self._flag_lock:
+            self.flag_calls.clear()
+
+    # -- flag overrides --------------------------------------------------------------------
+    def override_flag(
+        self, key: str, value: bool | str, *, distinct_id: Any = None, payload: Any = None
+    ) -> None:
+        """Force flag ``key`` to ``value`` (``True``/``False`` or a variant name) for
+        ``distinct_id``, or for everyone when it is ``None``. A per-person override wins."""
+        who = _EVERYONE if distinct_id is None else str(distinct_id)
+        with self._flag_lock:
+            self._overrides.setdefault(key, {})[who] = (value, payload)
+
+    def override_flags(self, values: Mapping[str, bool | str], *, distinct_id: Any = None) -> None:
+        for key, value in values.items():
+            self.override_flag(key, value, distinct_id=distinct_id)
+
+    def clear_flag_overrides(self, key: str | None = None) -> None:
+        with self._flag_lock:
+            if key is None:
+                self._overrides.clear()
+            else:
+                self._overrides.pop(key, None)
+
+    def _override(self, key: str, distinct_id: Any) -> tuple[Any, Any]:
+        with self._flag_lock:
+            per_key = self._overrides.get(key)
+            if not per_key:
+                return _MISSING, None
+            if distinct_id is not None and str(distinct_id) in per_key:
+                return per_key[str(distinct_id)]
+            return per_key.get(_EVERYONE, (_MISSING, None))
+
+    def _read(self, key: str, distinct_id: Any) -> tuple[Any, Any]:
+        if distinct_id is None:
+            from posthog.contexts import get_context_distinct_id
+
+            distinct_id = get_context_distinct_id()
+        value, payload = self._override(key, distinct_id)
+        if self.disabled:
+            value, payload = _MISSING, None
+        with self._flag_lock:
+            self.flag_calls.append(FlagCall(key, distinct_id, None if value is _MISSING else value))
+        return value, payload
+
+    def get_feature_flag_result(self, key: str, distinct_id: Any = None, **_options: Any) -> Any:
+        value, payload = self._read(key, distinct_id)
+        if value is _MISSING:
+            return None
+        return _flag_result(key, value, payload)
+
+    def get_feature_flag(self, key: str, distinct_id: Any = None, **_options: Any) -> Any:
+        value, _payload = self._read(key, distinct_id)
+        return None if value is _MISSING else value
+
+    def feature_enabled(self, key: str, distinct_id: Any = None, **_options: Any) -> bool | None:
+        value, _payload = self._read(key, distinct_id)
+        return None if value is _MISSING else bool(value)
+
+    def get_feature_flag_payload(
+        self, key: str, distinct_id: Any = None, *, match_value: Any = None, **_options: Any
+    ) -> Any:
+        value, payload = self._read(key, distinct_id)
+        if value is _MISSING or (match_value is not None and match_value != value):
+            return None
+        return payload
+
+    def get_all_flags(self, distinct_id: Any = None, **_options: Any) -> dict[str, Any] | None:
+        return {key: value for key, (value, _p) in self._all(distinct_id).items()}
+
+    def get_all_flags_and_payloads(self, distinct_id: Any = None, **_options: Any) -> Any:
+        found = self._all(distinct_id)
+        return {
+            "featureFlags": {key: value for key, (value, _p) in found.items()},
+            "featureFlagPayloads": {
+                key: json.dumps(p) for key, (_v, p) in found.items() if p is not None
+            },
+        }
+
+    def _all(self, distinct_id: Any) -> dict[str, tuple[Any, Any]]:
+        with self._flag_lock:
+            keys = list(self._overrides)
+        out = {}
+        for key in keys:
+            value, payload = self._override(key, distinct_id)
+            if value is not _MISSING:
+                out[key] = (value, payload)
+        return out
+
+
+def _user_props(event: CapturedEvent) -> dict[str, Any]:
+    return {k: v for k, v in event.properties.items() if not k.startswith("$")}
+
+
+def _flag_result(key: str, value: Any, payload: Any) -> Any:
+    """A ``posthog.types.FeatureFlagResult`` for an override."""
+    enabled = value is not False and value is not None
+    variant = value if isinstance(value, str) else None
+    fields: dict[str, Any] = {
+        "key": key,
+        "enabled": enabled,
+        "variant": variant,
+        "payload": payload,
+        "reason": "Overridden in a test",
+    }
+    try:
+        from posthog.types import FeatureFlagResult  # type: ignore[import-not-found,attr-defined,unused-ignore]
+    except ImportError:
+        return _OverrideResult(**fields)
+    if dataclasses.is_dataclass(FeatureFlagResult):
+        names = {f.name for f in dataclasses.fields(FeatureFlagResult) if f.init}
+        fields = {k: v for k, v in fields.items() if k in names}
+    return FeatureFlagResult(**fields)
+
+
+@dataclass(frozen=True, slots=True)
+class _OverrideResult:
+    key: str
+    enabled: bool
+    variant: str | None
+    payload: Any
+    reason: str | None
+
+    def get_value(self) -> bool | str:
+        return self.variant if self.variant is not None else self.enabled
+
+
+@contextlib.contextmanager
+def use_as_default(client: Client) -> Iterator[Client]:
+    """Make ``client`` the module-level default (``posthog.capture(...)`` etc.) for a block."""
+    module: Any = sys.modules["posthog"]
+    saved = getattr(module, "default_client", None)
+    module.default_client = client
+    try:
+        yield client
+    finally:
+        module.default_client = saved
+
+
+@contextlib.contextmanager
+def recording(project_api_key: str = "phc_test", **options: Any) -> Iterator[RecordingClient]:
+    """A :class:`RecordingClient`, installed as the module-level default for the block."""
+    client = RecordingClient(project_api_key, **options)
+    try:
+        with use_as_default(client):
+            yield client
+    finally:
+        client.shutdown()
+
+
+try:
+    import pytest
+except ImportError:  # pragma: no cover - pytest is only needed for the fixture
+    pass
+else:
+    __all__ += ["posthog_recorder"]
+
+    @pytest.fixture
+    def posthog_recorder() -> Iterator[RecordingClient]:
+        """A :class:`RecordingClient` that is also the module-level default client."""
+        with recording() as client:
+            yield client

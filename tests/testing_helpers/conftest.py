@@ -1,0 +1,1 @@
+from posthog.testing import posthog_recorder  # noqa: F401  (the documented way to get the fixture)
