@@ -285,6 +285,7 @@ def _flag_result(key: str, value: Any, payload: Any) -> Any:
         "variant": variant,
         "payload": payload,
         "reason": "Overridden in a test",
+        "reason_code": "override",
     }
     try:
         from posthog.types import FeatureFlagResult  # type: ignore[import-not-found,attr-defined,unused-ignore]
@@ -303,6 +304,8 @@ class _OverrideResult:
     variant: str | None
     payload: Any
     reason: str | None
+    reason_code: str | None = None
+    error: str | None = None
 
     def get_value(self) -> bool | str:
         return self.variant if self.variant is not None else self.enabled
