@@ -232,3 +232,34 @@ def test_keyboard_interrupt_is_not_captured_but_still_reported(server: Recording
     assert "KeyboardInterrupt" in done.stderr  # the default hook still printed it
     events = server.wait_for_events(1, timeout=5)
     assert [e["event"] for e in events] == ["alive"]
+
+
+def test_sdk_failure_in_sys_excepthook_never_escapes(server: RecordingServer) -> None:
+    script = textwrap.dedent(
+        f"""
+        import sys
+        import posthog
+
+        def previous(exc_type, exc, tb):
+            sys.stderr.write("previous hook saw " + repr(exc) + "\\n")
+
+        def broken(msg):
+            raise RuntimeError("before_send is broken")
+
+        sys.excepthook = previous
+        client = posthog.Posthog(
+            "phc", host={server.url!r}, debug=True, before_send=broken,
+            enable_exception_autocapture=True,
+        )
+        raise LookupError("app crash")
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": SRC}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, timeout=60, capture_output=True, text=True
+    )
+    assert done.returncode == 1
+    assert "previous hook saw LookupError('app crash')" in done.stderr
+    assert "Error in sys.excepthook" not in done.stderr
+    assert "before_send is broken" not in done.stderr
+    assert server.events() == []

@@ -16,6 +16,7 @@ from sentry_sdk.integrations.django import DjangoIntegration
 from sentry_support import CapturingTransport, init_sentry
 
 from posthog import Posthog
+from posthog.sentry.django import PosthogDistinctIdMiddleware
 from posthog.sentry.posthog_integration import PostHogIntegration
 from support.recording_server import RecordingServer
 
@@ -29,6 +30,16 @@ def fake_login(get_response: Callable[[HttpRequest], HttpResponse]) -> Any:
         return get_response(request)
 
     return middleware
+
+
+class Probe(PosthogDistinctIdMiddleware):
+    """The documented middleware, noting whether Django built it for the async path."""
+
+    seen_async: list[bool] = []
+
+    def __init__(self, get_response: Any) -> None:
+        super().__init__(get_response)
+        self.seen_async.append(self._is_async)
 
 
 def checkout(request: HttpRequest) -> HttpResponse:
@@ -118,4 +129,28 @@ def test_distinct_id_callable_that_raises_leaves_request_untagged(
     assert response.status_code == 500
     [sentry_event] = sentry_events.events()
     assert "posthog_distinct_id" not in (sentry_event.get("tags") or {})
+    client.shutdown()
+
+
+def test_async_request_path_is_tagged_too(
+    server: RecordingServer, sentry_events: CapturingTransport
+) -> None:
+    import asyncio
+
+    from django.test import AsyncClient
+
+    Probe.seen_async.clear()
+    client = setup(server, sentry_events)
+    middleware = [f"{__name__}.fake_login", f"{__name__}.Probe"]
+    with override_settings(**{**SETTINGS, "MIDDLEWARE": middleware}):
+        browser = AsyncClient(raise_request_exception=False)
+        response = asyncio.run(browser.get("/checkout/", headers={"X-User": "async-user"}))
+    assert response.status_code == 500
+    assert Probe.seen_async == [True]  # Django ran our middleware on its async path
+    client.flush()
+    [sentry_event] = sentry_events.events()
+    [ph_event] = server.wait_for_events(1)
+    assert sentry_event["tags"]["posthog_distinct_id"] == "async-user"
+    assert ph_event["distinct_id"] == "async-user"
+    assert ph_event["properties"]["$sentry_event_id"] == sentry_event["event_id"]
     client.shutdown()
