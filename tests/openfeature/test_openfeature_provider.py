@@ -144,6 +144,7 @@ class Result:
     reason: str | None = None
     reason_code: str | None = None
     error: str | None = None
+    has_value: bool = True
 
 
 class ScriptedClient:
@@ -170,6 +171,9 @@ class ScriptedClient:
         (Result("f", False, error="flag_missing"), Reason.ERROR, ErrorCode.FLAG_NOT_FOUND),
         (Result("f", False, error="timeout"), Reason.ERROR, ErrorCode.GENERAL),
         (Result("f", False, error="quota_limited"), Reason.ERROR, ErrorCode.GENERAL),
+        (Result("f", False, reason_code="flag_missing"), Reason.ERROR, ErrorCode.FLAG_NOT_FOUND),
+        (Result("f", False, reason_code="error"), Reason.ERROR, ErrorCode.GENERAL),
+        (Result("f", False, has_value=False), Reason.ERROR, ErrorCode.GENERAL),
     ],
 )
 def test_structured_reasons_map_to_openfeature(

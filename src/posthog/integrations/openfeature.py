@@ -173,9 +173,14 @@ class PostHogProvider(AbstractProvider):
             if result is None:
                 raise _Failure(ErrorCode.FLAG_NOT_FOUND, f"flag {flag_key!r} was not found")
             error = getattr(result, "error", None)
+            reason_code = getattr(result, "reason_code", None)
+            if not error and _code(reason_code) in _NOT_FOUND | {"error"}:
+                error = reason_code
+            if not error and getattr(result, "has_value", True) is False:
+                error = "evaluation_failed"
             if error:
                 raise _Failure(error_code_for(error), f"flag {flag_key!r}: {_code(error)}")
-            reason = reason_for(getattr(result, "reason_code", None))
+            reason = reason_for(reason_code)
             variant = getattr(result, "variant", None)
             metadata = _metadata(result)
             if not getattr(result, "enabled", False) and convert is not _as_bool:
