@@ -177,8 +177,9 @@ class App:
         self._store(project, events)
         return json_response({"results": {e.uuid: {"result": "ok"} for e in events}})
 
-    def _store(self, project: str, events: list[IncomingEvent]) -> int:
-        return self.store.write(
+    def _store(self, project: str, events: list[IncomingEvent]) -> None:
+        """Queue the events for the writer; queries made afterwards will see them."""
+        self.store.submit(
             functools.partial(
                 writer.ingest, state=self.writer_state, project=project, events=events
             )

@@ -65,6 +65,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
+    # This process is only the server: hand the GIL over sooner, so the writer thread
+    # resumes promptly after SQLite work while request threads parse JSON.
+    sys.setswitchinterval(0.0005)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(message)s",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import re
 import uuid as uuidlib
 import zlib
 from collections.abc import Mapping
@@ -21,6 +22,8 @@ from urllib.parse import parse_qs
 from .errors import bad_request
 
 MAX_BODY_BYTES = 20 * 1024 * 1024
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
 _PERSON_KEYS = ("$set", "$set_once")
 
 
@@ -184,7 +187,7 @@ def _event(item: Any, where: str, received: str, person_option: Any = None) -> I
     raw = dict(item)
     raw["uuid"] = event_uuid
     try:
-        data = json.dumps(raw, ensure_ascii=False, allow_nan=False)
+        data = _encode(raw)
     except (RecursionError, ValueError):
         raise bad_request("invalid_event", f"{where}: event cannot be stored.", where) from None
     process = person_option if person_option is not None else props.get("$process_person_profile")
@@ -218,6 +221,8 @@ def _uuid(value: Any, where: str) -> str:
     if value is None:
         return str(uuidlib.uuid4())
     if isinstance(value, str):
+        if _CANONICAL_UUID.fullmatch(value):
+            return value
         try:
             return str(uuidlib.UUID(value))
         except ValueError:
@@ -231,6 +236,12 @@ def _timestamp(value: Any, where: str, received: str) -> str:
     if not isinstance(value, str):
         raise bad_request("invalid_event", f"{where}: 'timestamp' must be a string.", where)
     text = value.strip()
+    if text.endswith("+00:00"):
+        try:
+            datetime.fromisoformat(text)
+            return text
+        except ValueError:
+            return received
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     try:

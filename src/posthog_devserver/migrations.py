@@ -27,7 +27,6 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX events_by_project ON events (project, id);
     CREATE INDEX events_by_distinct_id ON events (distinct_id, id);
-    CREATE INDEX events_by_name ON events (event, id);
     CREATE TABLE persons (
         id INTEGER PRIMARY KEY,
         project TEXT NOT NULL,

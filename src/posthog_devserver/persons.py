@@ -32,6 +32,8 @@ class PropertyUpdates:
 
 def person_updates(raw: Mapping[str, Any], properties: Mapping[str, Any]) -> PropertyUpdates:
     """Collect ``$set``/``$set_once``/``$unset`` from the event and its properties."""
+    if not any(k in raw or k in properties for k in _UPDATE_KEYS):
+        return _NO_UPDATES
     sets: dict[str, Any] = {}
     once: dict[str, Any] = {}
     unset: list[str] = []
@@ -43,6 +45,10 @@ def person_updates(raw: Mapping[str, Any], properties: Mapping[str, Any]) -> Pro
                 once.setdefault(key, value)
         unset.extend(_keys(source.get("$unset")))
     return PropertyUpdates(sets, once, tuple(dict.fromkeys(unset)))
+
+
+_UPDATE_KEYS = ("$set", "$set_once", "$unset")
+_NO_UPDATES = PropertyUpdates()
 
 
 def _keys(value: Any) -> list[str]:
@@ -144,8 +150,10 @@ def group_identify(event: str, properties: Mapping[str, Any]) -> GroupIdentify |
 
 def group_types_in(event: str, properties: Mapping[str, Any]) -> list[str]:
     """Group types an event mentions (``$groups`` and ``$groupidentify``), in order."""
-    found: list[str] = []
     groups = properties.get("$groups")
+    if not groups and event != GROUP_IDENTIFY:
+        return []
+    found: list[str] = []
     if isinstance(groups, dict):
         found.extend(str(t) for t in groups if t)
     ident = group_identify(event, properties)

@@ -1,15 +1,22 @@
 """SQLite storage: one writer thread fed by a queue, pooled readers, WAL.
 
-Every write goes through :meth:`Store.write`, which runs a function on the writer
-thread and waits until its transaction has committed. The writer drains whatever is
-queued into one transaction (group commit), each job inside its own savepoint so a
-failing job is rolled back alone. Readers use separate connections (WAL lets them run
+Every write runs on the writer thread: :meth:`Store.write` waits until its transaction
+has committed, :meth:`Store.submit` returns once the job is queued (ingestion uses it,
+so parsing the next request overlaps with committing this one). The queue is bounded,
+so a writer that falls behind slows clients down instead of growing memory. The writer
+drains whatever is queued into one transaction (group commit), each job inside its own
+savepoint so a failing job is rolled back alone.
+
+Reads are consistent with everything submitted before them: :meth:`Store.reader`
+first waits until the writer has committed those jobs (read-your-writes for clients
+that post a batch and then query). Readers use separate connections (WAL lets them run
 beside the writer); an in-memory database has a single connection behind a lock.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import sqlite3
 import threading
@@ -20,6 +27,9 @@ from .migrations import migrate
 
 T = TypeVar("T")
 MAX_JOBS_PER_TRANSACTION = 64
+MAX_QUEUED_JOBS = 256
+CHECKPOINT_INTERVAL = 0.5
+log = logging.getLogger("posthog_devserver")
 
 
 class StoreClosed(RuntimeError):
@@ -27,10 +37,12 @@ class StoreClosed(RuntimeError):
 
 
 class _Job(Generic[T]):
-    __slots__ = ("done", "error", "fn", "result")
+    __slots__ = ("detached", "done", "error", "fn", "result", "seq")
 
-    def __init__(self, fn: Callable[[sqlite3.Connection], T]) -> None:
+    def __init__(self, fn: Callable[[sqlite3.Connection], T], detached: bool) -> None:
         self.fn = fn
+        self.detached = detached
+        self.seq = 0
         self.done = threading.Event()
         self.result: T | None = None
         self.error: BaseException | None = None
@@ -47,11 +59,26 @@ class Store:
         self.schema_version = migrate(self._writer_conn, path)
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._all_readers: list[sqlite3.Connection] = []
-        self._jobs: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
+        self._jobs: queue.Queue[_Job[Any] | None] = queue.Queue(MAX_QUEUED_JOBS)
+        self._submit_lock = threading.Lock()
+        self._progress = threading.Condition()
+        self._submitted = 0
+        self._committed = 0
         self._closed = False
+        self._closing = threading.Event()
         self.rollback_hooks: list[Callable[[], None]] = []
         self._thread = threading.Thread(target=self._run, name="devserver-writer", daemon=True)
         self._thread.start()
+        self._commits = threading.Event()
+        self._checkpointer: threading.Thread | None = None
+        if not self.memory:
+            # Checkpoints (copying the WAL into the database, with fsyncs) run on their own
+            # thread and connection, so the writer only ever appends to the WAL.
+            self._writer_conn.execute("PRAGMA wal_autocheckpoint = 0")
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop, name="devserver-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
 
     def _connect(self, readonly: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -67,17 +94,34 @@ class Store:
 
     # -- writes ---------------------------------------------------------------------------
 
+    def submit(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
+        """Queue ``fn(conn)`` for the writer; return without waiting for the commit."""
+        self._enqueue(_Job(fn, detached=True))
+
     def write(self, fn: Callable[[sqlite3.Connection], T], timeout: float = 60.0) -> T:
         """Run ``fn(conn)`` on the writer thread; return once its transaction committed."""
-        job: _Job[T] = _Job(fn)
-        if self._closed:
-            raise StoreClosed("the store is closed")
-        self._jobs.put(job)
+        job: _Job[T] = _Job(fn, detached=False)
+        self._enqueue(job)
         if not job.done.wait(timeout):
             raise TimeoutError("the database writer did not answer in time")
         if job.error is not None:
             raise job.error
         return job.result  # type: ignore[return-value]
+
+    def _enqueue(self, job: _Job[Any]) -> None:
+        with self._submit_lock:
+            if self._closed:
+                raise StoreClosed("the store is closed")
+            self._submitted += 1
+            job.seq = self._submitted
+            self._jobs.put(job)
+
+    def sync(self, timeout: float = 60.0) -> None:
+        """Wait until every job submitted before this call has been committed."""
+        target = self._submitted
+        with self._progress:
+            if not self._progress.wait_for(lambda: self._committed >= target, timeout):
+                raise TimeoutError("the database writer did not catch up in time")
 
     def _run(self) -> None:
         while True:
@@ -123,12 +167,34 @@ class Store:
                     job.error = job.error or exc
         for job in batch:
             job.done.set()
+            if job.detached and job.error is not None:
+                log.error("a queued write failed", exc_info=job.error)
+        with self._progress:
+            self._committed = batch[-1].seq
+            self._progress.notify_all()
+        self._commits.set()
+
+    def _checkpoint_loop(self) -> None:
+        conn = self._connect()
+        try:
+            while not self._closed:
+                if not self._commits.wait(CHECKPOINT_INTERVAL):
+                    continue
+                self._commits.clear()
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                # at most one checkpoint per interval; the WAL absorbs the writes between
+                self._closing.wait(CHECKPOINT_INTERVAL)
+        finally:
+            conn.close()
 
     # -- reads ----------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def reader(self) -> Iterator[sqlite3.Connection]:
-        """A connection for reading; returned to the pool afterwards."""
+    def reader(self, sync: bool = True) -> Iterator[sqlite3.Connection]:
+        """A connection for reading (after :meth:`sync`); returned to the pool afterwards."""
+        if sync:
+            self.sync()
         if self.memory:
             with self._lock:
                 yield self._writer_conn
@@ -150,11 +216,16 @@ class Store:
 
     def close(self) -> None:
         """Finish queued writes, then close every connection. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        self._jobs.put(None)
+        with self._submit_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._jobs.put(None)
         self._thread.join(timeout=60)
+        self._closing.set()
+        self._commits.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join(timeout=60)
         with self._lock:
             for conn in self._all_readers:
                 conn.close()

@@ -17,7 +17,6 @@ from typing import Any
 from . import persons as rules
 from .ingest import IncomingEvent
 
-_CHUNK = 500
 _KNOWN_LIMIT = 200_000
 
 
@@ -26,9 +25,11 @@ class WriterState:
 
     def __init__(self) -> None:
         self.known: set[tuple[str, str]] = set()
+        self.group_types: dict[str, dict[str, int]] = {}
 
     def reset(self) -> None:
         self.known.clear()
+        self.group_types.clear()
 
 
 def ingest(
@@ -40,12 +41,7 @@ def ingest(
     """Store ``events`` for ``project``; return how many were new."""
     now = datetime.now(timezone.utc).isoformat()
     try:
-        fresh = _fresh(conn, project, events)
-        conn.executemany(
-            "INSERT INTO events (project, uuid, event, distinct_id, timestamp, received_at, data)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(project, e.uuid, e.event, e.distinct_id, e.timestamp, now, e.data) for e in fresh],
-        )
+        fresh = _insert(conn, project, events, now)
         for event in fresh:
             _process(conn, state, project, event, now)
         if len(state.known) > _KNOWN_LIMIT:
@@ -56,22 +52,26 @@ def ingest(
         raise
 
 
-def _fresh(
-    conn: sqlite3.Connection, project: str, events: Sequence[IncomingEvent]
+def _insert(
+    conn: sqlite3.Connection, project: str, events: Sequence[IncomingEvent], now: str
 ) -> list[IncomingEvent]:
-    seen: set[str] = set()
-    uuids = [e.uuid for e in events]
-    for start in range(0, len(uuids), _CHUNK):
-        chunk = uuids[start : start + _CHUNK]
-        marks = ",".join("?" * len(chunk))
-        rows = conn.execute(
-            f"SELECT uuid FROM events WHERE project = ? AND uuid IN ({marks})", [project, *chunk]
-        )
-        seen.update(r[0] for r in rows)
+    """Insert the events the project does not have yet (by uuid); return those."""
+    last = conn.execute("SELECT max(id) FROM events").fetchone()[0] or 0
+    before = conn.total_changes
+    conn.executemany(
+        "INSERT OR IGNORE INTO events (project, uuid, event, distinct_id, timestamp,"
+        " received_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(project, e.uuid, e.event, e.distinct_id, e.timestamp, now, e.data) for e in events],
+    )
+    if conn.total_changes - before == len(events):
+        return list(events)  # the usual case: nothing was a retry
+    inserted = {
+        row[0]: row[1] for row in conn.execute("SELECT uuid, id FROM events WHERE id > ?", (last,))
+    }
     fresh = []
     for event in events:
-        if event.uuid not in seen:
-            seen.add(event.uuid)
+        # a uuid repeated inside the batch: only its first occurrence was inserted
+        if inserted.pop(event.uuid, None) is not None:
             fresh.append(event)
     return fresh
 
@@ -81,7 +81,7 @@ def _process(
 ) -> None:
     types = rules.group_types_in(e.event, e.properties)
     if types:
-        mapping = _group_types(conn, project, types)
+        mapping = _group_types(conn, state, project, types)
         ident = rules.group_identify(e.event, e.properties)
         if ident is not None and ident.group_type in mapping:
             _upsert_group(conn, project, mapping[ident.group_type], ident, now)
@@ -182,11 +182,15 @@ def _link(
         conn.execute("DELETE FROM persons WHERE id = ?", (other_p[0],))
 
 
-def _group_types(conn: sqlite3.Connection, project: str, wanted: list[str]) -> dict[str, int]:
-    rows = conn.execute(
-        "SELECT group_type, group_type_index FROM group_types WHERE project = ?", (project,)
-    )
-    mapping = {str(r[0]): int(r[1]) for r in rows}
+def _group_types(
+    conn: sqlite3.Connection, state: WriterState, project: str, wanted: list[str]
+) -> dict[str, int]:
+    mapping = state.group_types.get(project)
+    if mapping is None:
+        rows = conn.execute(
+            "SELECT group_type, group_type_index FROM group_types WHERE project = ?", (project,)
+        )
+        mapping = state.group_types[project] = {str(r[0]): int(r[1]) for r in rows}
     for group_type in wanted:
         if group_type in mapping:
             continue
