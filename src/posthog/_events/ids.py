@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
-import os
+import random
 import re
 import uuid as _uuid
 from typing import Any
@@ -11,15 +11,22 @@ from typing import Any
 __all__ = ["new_uuid", "normalize_timestamp", "normalize_uuid", "now_utc"]
 
 _UTC = _dt.timezone.utc
-_VARIANT = "89ab"
+_bits = random.getrandbits
+_V4_CLEAR = 0xFFFFFFFFFFFF0FFF3FFFFFFFFFFFFFFF
+_V4_SET = 0x00000000000040008000000000000000
 _DATE_ONLY = re.compile(r"^\d{4}-?\d{2}-?\d{2}$")
 _OFFSET_NO_COLON = re.compile(r"([+-]\d{2})(\d{2})$")
 
 
 def new_uuid() -> str:
-    """A random (version 4) UUID string, about twice as fast as ``str(uuid.uuid4())``."""
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+    """A random (version 4) UUID string, about six times as fast as ``str(uuid.uuid4())``.
+
+    Event ids need uniqueness, not secrecy: 122 bits from the ``random`` module's generator
+    (seeded from the OS, and reseeded in forked children by the standard library) avoid a
+    system call per event.
+    """
+    h = "%032x" % ((_bits(128) & _V4_CLEAR) | _V4_SET)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def normalize_uuid(value: Any) -> str | None:
