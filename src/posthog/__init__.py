@@ -41,6 +41,13 @@ from posthog.exceptions import (
     RequestTimeoutError,
     TransportError,
 )
+from posthog.types import (
+    FeatureFlagError,
+    FeatureFlagEvaluations,
+    FeatureFlagResult,
+    FlagsAndPayloads,
+    FlagValue,
+)
 from posthog.version import VERSION
 
 __version__ = VERSION
@@ -134,37 +141,130 @@ def capture_exception(*args: Any, **kwargs: Any) -> str | None:
 
 
 # -- feature flags ---------------------------------------------------------------------
-def feature_enabled(*args: Any, **kwargs: Any) -> bool | None:
-    result: bool | None = _proxy("feature_enabled", *args, **kwargs)
+# Module functions accept the options positionally too (as the reference's module API does);
+# the ``Client`` methods take them as keywords.
+def feature_enabled(
+    key: str,
+    distinct_id: Any = None,
+    groups: dict[str, Any] | None = None,
+    person_properties: dict[str, Any] | None = None,
+    group_properties: dict[str, dict[str, Any]] | None = None,
+    only_evaluate_locally: bool = False,
+    send_feature_flag_events: bool = True,
+    disable_geoip: bool | None = None,
+    device_id: Any = None,
+) -> bool | None:
+    """True/False whether the flag is on for ``distinct_id``; ``None`` if it cannot be computed."""
+    result: bool | None = _proxy("feature_enabled", key, distinct_id, **_flag_options(locals()))
     return result
 
 
-def get_feature_flag(*args: Any, **kwargs: Any) -> Any:
-    return _proxy("get_feature_flag", *args, **kwargs)
+def get_feature_flag(
+    key: str,
+    distinct_id: Any = None,
+    groups: dict[str, Any] | None = None,
+    person_properties: dict[str, Any] | None = None,
+    group_properties: dict[str, dict[str, Any]] | None = None,
+    only_evaluate_locally: bool = False,
+    send_feature_flag_events: bool = True,
+    disable_geoip: bool | None = None,
+    device_id: Any = None,
+) -> FlagValue | None:
+    """The flag's variant, True or False; ``None`` if it cannot be computed."""
+    result: FlagValue | None = _proxy(
+        "get_feature_flag", key, distinct_id, **_flag_options(locals())
+    )
+    return result
 
 
-def get_feature_flag_result(*args: Any, **kwargs: Any) -> Any:
-    return _proxy("get_feature_flag_result", *args, **kwargs)
+def get_feature_flag_result(
+    key: str,
+    distinct_id: Any = None,
+    groups: dict[str, Any] | None = None,
+    person_properties: dict[str, Any] | None = None,
+    group_properties: dict[str, dict[str, Any]] | None = None,
+    only_evaluate_locally: bool = False,
+    send_feature_flag_events: bool = True,
+    disable_geoip: bool | None = None,
+    device_id: Any = None,
+) -> FeatureFlagResult | None:
+    """Value, payload and the structured reason of one evaluation."""
+    result: FeatureFlagResult | None = _proxy(
+        "get_feature_flag_result", key, distinct_id, **_flag_options(locals())
+    )
+    return result
 
 
-def get_feature_flag_payload(*args: Any, **kwargs: Any) -> Any:
-    return _proxy("get_feature_flag_payload", *args, **kwargs)
+def get_feature_flag_payload(
+    key: str,
+    distinct_id: Any = None,
+    match_value: Any = None,
+    groups: dict[str, Any] | None = None,
+    person_properties: dict[str, Any] | None = None,
+    group_properties: dict[str, dict[str, Any]] | None = None,
+    only_evaluate_locally: bool = False,
+    send_feature_flag_events: bool = False,
+    disable_geoip: bool | None = None,
+    device_id: Any = None,
+) -> Any:
+    """The decoded payload of the flag's value for ``distinct_id`` (or of ``match_value``)."""
+    options = _flag_options(locals())
+    return _proxy("get_feature_flag_payload", key, distinct_id, **options)
 
 
-def get_all_flags(*args: Any, **kwargs: Any) -> Any:
-    return _proxy("get_all_flags", *args, **kwargs)
+def get_all_flags(
+    distinct_id: Any = None,
+    groups: dict[str, Any] | None = None,
+    person_properties: dict[str, Any] | None = None,
+    group_properties: dict[str, dict[str, Any]] | None = None,
+    only_evaluate_locally: bool = False,
+    disable_geoip: bool | None = None,
+    device_id: Any = None,
+    flag_keys_to_evaluate: list[str] | None = None,
+) -> dict[str, FlagValue] | None:
+    """Every flag's value for ``distinct_id``."""
+    result: dict[str, FlagValue] | None = _proxy(
+        "get_all_flags", distinct_id, **_flag_options(locals())
+    )
+    return result
 
 
-def get_all_flags_and_payloads(*args: Any, **kwargs: Any) -> Any:
-    return _proxy("get_all_flags_and_payloads", *args, **kwargs)
+def get_all_flags_and_payloads(
+    distinct_id: Any = None,
+    groups: dict[str, Any] | None = None,
+    person_properties: dict[str, Any] | None = None,
+    group_properties: dict[str, dict[str, Any]] | None = None,
+    only_evaluate_locally: bool = False,
+    disable_geoip: bool | None = None,
+    device_id: Any = None,
+    flag_keys_to_evaluate: list[str] | None = None,
+) -> FlagsAndPayloads:
+    """``{"featureFlags": {...}, "featureFlagPayloads": {...}}`` for ``distinct_id``."""
+    result: FlagsAndPayloads = _proxy(
+        "get_all_flags_and_payloads", distinct_id, **_flag_options(locals())
+    )
+    return result
 
 
-def evaluate_flags(*args: Any, **kwargs: Any) -> Any:
-    return _proxy("evaluate_flags", *args, **kwargs)
+def evaluate_flags(
+    distinct_id: Any = None,
+    groups: dict[str, Any] | None = None,
+    person_properties: dict[str, Any] | None = None,
+    group_properties: dict[str, dict[str, Any]] | None = None,
+    only_evaluate_locally: bool = False,
+    disable_geoip: bool | None = None,
+    flag_keys: list[str] | None = None,
+    device_id: Any = None,
+) -> FeatureFlagEvaluations:
+    """A snapshot of flags for one subject; pass it to ``capture(..., flags=snapshot)``."""
+    result: FeatureFlagEvaluations = _proxy(
+        "evaluate_flags", distinct_id, **_flag_options(locals())
+    )
+    return result
 
 
-def get_remote_config_payload(*args: Any, **kwargs: Any) -> Any:
-    return _proxy("get_remote_config_payload", *args, **kwargs)
+def get_remote_config_payload(key: str) -> Any:
+    return _proxy("get_remote_config_payload", key)
 
 
 def feature_flag_definitions() -> Any:
@@ -173,6 +273,11 @@ def feature_flag_definitions() -> Any:
 
 def load_feature_flags() -> None:
     _proxy("load_feature_flags")
+
+
+def _flag_options(values: dict[str, Any]) -> dict[str, Any]:
+    """The keyword options of a module flag call (its locals minus key and distinct id)."""
+    return {k: v for k, v in values.items() if k not in ("key", "distinct_id")}
 
 
 # -- lifecycle -------------------------------------------------------------------------
@@ -213,6 +318,11 @@ __all__ = [
     "DeliveryStats",
     "DropReason",
     "EventTooLargeError",
+    "FeatureFlagError",
+    "FeatureFlagEvaluations",
+    "FeatureFlagResult",
+    "FlagValue",
+    "FlagsAndPayloads",
     "HTTPTransport",
     "InvalidArgumentError",
     "MockTransport",

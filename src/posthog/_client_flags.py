@@ -1,20 +1,54 @@
 """Feature-flag methods of the client (a mixin, so ``client.py`` stays about capture).
 
-This first version carries only the hooks the capture path needs; the flag API itself
-(local evaluation, remote ``/flags``, ``$feature_flag_called``) lands here.
+Every method here only resolves arguments, asks :class:`~posthog._flags.service.FlagService`
+(local first, remote as a bounded fallback) and converts the record into the public
+return type; ``$feature_flag_called`` goes out through the normal ``capture`` path.
+No method raises unless ``debug=True``: errors become ``None`` plus a reason and a log line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from posthog.contexts import ContextScope
+from posthog._flags.evaluator import payload_for
+from posthog._flags.events import CalledDedupe, FlagCalled, called_properties, dedupe_key
+from posthog._flags.service import FlagQuery, FlagService
+from posthog._transport.base import Transport
+from posthog.contexts import ContextScope, get_context_device_id, get_context_distinct_id
+from posthog.types import (
+    FeatureFlagEvaluations,
+    FeatureFlagResult,
+    FlagRecord,
+    FlagsAndPayloads,
+    FlagValue,
+    decode_payload,
+)
 
 __all__ = ["FlagsMixin"]
 
+log = logging.getLogger("posthog")
+
+T = TypeVar("T")
+
 
 class FlagsMixin:
+    if TYPE_CHECKING:
+        disabled: bool
+        disable_geoip: bool
+        transport: Transport
+        host: str
+        api_key: str
+        config: Any
+
+        @property
+        def debug(self) -> bool: ...
+
+        def capture(self, *args: Any, **kwargs: Any) -> str | None: ...
+
+    # -- hooks called by Client ------------------------------------------------------------
     def _init_flags(
         self,
         *,
@@ -26,7 +60,19 @@ class FlagsMixin:
     ) -> None:
         self.secret_key = (secret_key or personal_api_key or "").strip() or None
         self.personal_api_key = self.secret_key
-        self._poll_interval = poll_interval
+        self._poll_interval = float(poll_interval)
+        self._flag_called = CalledDedupe()
+        self._flags = FlagService(
+            transport=self.transport,
+            host=self.host,
+            api_key=self.api_key,
+            secret=self.secret_key,
+            timeout=self.config.feature_flags_request_timeout_seconds,
+            max_retries=self.config.feature_flags_request_max_retries,
+            poll_interval=lambda: self._poll_interval,
+            enable_local_evaluation=enable_local_evaluation,
+            definitions=flag_definitions,
+        )
 
     def _capture_flag_properties(
         self, call: Any, scope: ContextScope | None
@@ -35,10 +81,331 @@ class FlagsMixin:
         if snapshot is not None:
             props = getattr(snapshot, "_event_properties", None)
             return dict(props()) if callable(props) else None
-        return None
+        option = call.send_feature_flags
+        if not option:
+            return None
+        try:
+            return self._flags_for_event(call, scope, option)
+        except Exception as exc:
+            if self.debug:
+                raise
+            log.warning("[PostHog] send_feature_flags failed; event sent without flags: %r", exc)
+            return None
 
     def _shutdown_flags(self) -> None:
-        pass
+        self._flags.close()
+        self._flag_called.clear()
 
     def _flags_after_fork(self) -> None:
-        pass
+        self._flags.after_fork()
+
+    # -- settings --------------------------------------------------------------------------
+    @property
+    def poll_interval(self) -> float:
+        """Seconds between definition polls; setting it applies to a running poller."""
+        return self._poll_interval
+
+    @poll_interval.setter
+    def poll_interval(self, value: float) -> None:
+        self._poll_interval = float(value)
+        self._flags.interval_changed()
+
+    # -- single flags ----------------------------------------------------------------------
+    def feature_enabled(self, key: str, distinct_id: Any = None, **options: Any) -> bool | None:
+        """True/False, or ``None`` when the flag could not be computed."""
+
+        def run() -> bool | None:
+            value = self._result(key, distinct_id, options).get_value()
+            return None if value is None else bool(value)
+
+        return self._guard("feature_enabled", run, None)
+
+    def get_feature_flag(self, key: str, distinct_id: Any = None, **options: Any) -> Any:
+        """The variant, True or False; ``None`` when the flag could not be computed."""
+        return self._guard(
+            "get_feature_flag", lambda: self._result(key, distinct_id, options).get_value(), None
+        )
+
+    def get_feature_flag_result(
+        self, key: str, distinct_id: Any = None, **options: Any
+    ) -> FeatureFlagResult | None:
+        """Value, decoded payload and a structured reason (``None`` only when disabled)."""
+        return self._guard(
+            "get_feature_flag_result", lambda: self._result(key, distinct_id, options), None
+        )
+
+    def get_feature_flag_payload(
+        self, key: str, distinct_id: Any = None, *, match_value: Any = None, **options: Any
+    ) -> Any:
+        """The decoded payload of the flag's value (or of ``match_value``)."""
+
+        def run() -> Any:
+            options.setdefault("send_feature_flag_events", False)
+            if match_value is not None:
+                flagset = self._flags.definitions().flagset
+                if key in flagset.flags and not options["send_feature_flag_events"]:
+                    return decode_payload(payload_for(flagset, key, match_value))
+            result = self._result(key, distinct_id, options)
+            if match_value is not None and result.locally_evaluated:
+                return decode_payload(
+                    payload_for(self._flags.store.current.flagset, key, match_value)
+                )
+            return result.payload
+
+        return self._guard("get_feature_flag_payload", run, None)
+
+    def _result(self, key: str, distinct_id: Any, options: dict[str, Any]) -> FeatureFlagResult:
+        if self.disabled:
+            raise _Disabled
+        send_events = options.pop("send_feature_flag_events", True)
+        query = self._query(distinct_id, options)
+        if query.distinct_id is None:
+            record = FlagRecord(key, None, None, False, "No distinct_id given", "error",
+                                error="missing_distinct_id")  # fmt: skip
+        else:
+            record = self._flags.one(query, str(key))
+        if send_events and query.distinct_id is not None:
+            self._report(record, query.distinct_id, query.groups, options.get("disable_geoip"))
+        return _to_result(record)
+
+    # -- bulk ------------------------------------------------------------------------------
+    def get_all_flags(self, distinct_id: Any = None, **options: Any) -> dict[str, FlagValue] | None:
+        """Every flag's value: local where possible, one remote call for the rest."""
+
+        def run() -> dict[str, FlagValue] | None:
+            return self._flags_and_payloads(distinct_id, options)["featureFlags"]
+
+        return self._guard("get_all_flags", run, None)
+
+    def get_all_flags_and_payloads(
+        self, distinct_id: Any = None, **options: Any
+    ) -> FlagsAndPayloads:
+        """``{"featureFlags": {...}, "featureFlagPayloads": {key: JSON string}}``."""
+        return self._guard(
+            "get_all_flags_and_payloads",
+            lambda: self._flags_and_payloads(distinct_id, options),
+            _nothing(),
+        )
+
+    def _flags_and_payloads(self, distinct_id: Any, options: dict[str, Any]) -> FlagsAndPayloads:
+        if self.disabled:
+            return _nothing()
+        keys = options.pop("flag_keys_to_evaluate", None)
+        query = self._query(distinct_id, options, keys)
+        if query.distinct_id is None:
+            return _nothing()
+        outcome = self._flags.many(query)
+        values = {k: r.value for k, r in outcome.records.items() if r.value is not None}
+        if not values and outcome.error and outcome.error != "errors_while_computing_flags":
+            return _nothing()
+        payloads = {
+            k: r.payload
+            for k, r in outcome.records.items()
+            if r.value is not None
+            and r.payload is not None
+            and decode_payload(r.payload) is not None
+        }
+        return {"featureFlags": values, "featureFlagPayloads": payloads}
+
+    def evaluate_flags(
+        self, distinct_id: Any = None, *, flag_keys: Sequence[str] | None = None, **options: Any
+    ) -> FeatureFlagEvaluations:
+        """A snapshot for one subject; reads report exposures, ``capture(flags=)`` attaches it."""
+
+        def run() -> FeatureFlagEvaluations:
+            query = self._query(distinct_id, options, flag_keys)
+            empty = FeatureFlagEvaluations(query.distinct_id, dict(query.groups))
+            if (
+                self.disabled
+                or query.distinct_id is None
+                or (flag_keys is not None and not flag_keys)
+            ):
+                return empty
+            outcome = self._flags.many(query)
+            return FeatureFlagEvaluations(
+                query.distinct_id,
+                dict(query.groups),
+                options.get("disable_geoip"),
+                outcome.quota_limited,
+                outcome.error,
+                MappingProxyType(outcome.records),
+                self._report_from_snapshot,
+                set(),
+            )
+
+        return self._guard("evaluate_flags", run, FeatureFlagEvaluations())
+
+    # -- definitions and remote config -----------------------------------------------------
+    def load_feature_flags(self) -> None:
+        """Load definitions now (synchronously, bounded) and start polling."""
+        if self.disabled:
+            return
+        self._guard("load_feature_flags", self._flags.load, None)
+
+    def feature_flag_definitions(self) -> list[dict[str, Any]] | None:
+        """The loaded flag definitions as the server sent them (``None`` before a load)."""
+        current = self._flags.store.current
+        if not current.loaded:
+            return None
+        return [dict(f.raw) for f in current.flagset.flags.values()]
+
+    def get_remote_config_payload(self, key: str) -> Any:
+        """The decrypted payload of a remote-config flag (needs ``secret_key``)."""
+        if self.disabled:
+            return None
+        return self._guard(
+            "get_remote_config_payload", lambda: self._flags.remote_config(key), None
+        )
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _query(
+        self, distinct_id: Any, options: Mapping[str, Any], keys: Sequence[str] | None = None
+    ) -> FlagQuery:
+        unknown = set(options) - _OPTIONS
+        if unknown:
+            raise TypeError(f"unexpected flag option(s): {sorted(unknown)}")
+        ident = distinct_id if distinct_id is not None else get_context_distinct_id()
+        device = options.get("device_id")
+        geoip = options.get("disable_geoip")
+        return FlagQuery(
+            ident,
+            dict(options.get("groups") or {}),
+            dict(options.get("person_properties") or {}),
+            {k: dict(v or {}) for k, v in (options.get("group_properties") or {}).items()},
+            bool(options.get("only_evaluate_locally")),
+            bool(self.disable_geoip if geoip is None else geoip),
+            device if device is not None else get_context_device_id(),
+            None if keys is None else [str(k) for k in keys],
+        )
+
+    def _guard(self, name: str, run: Callable[[], T], default: T) -> T:
+        try:
+            return run()
+        except _Disabled:
+            return default
+        except Exception as exc:
+            if self.debug:
+                raise
+            log.warning("[PostHog] error in %s: %r", name, exc)
+            return default
+
+    def _report_from_snapshot(self, record: FlagRecord, snapshot: FeatureFlagEvaluations) -> None:
+        if snapshot.distinct_id is not None and not self.disabled:
+            self._report(record, snapshot.distinct_id, snapshot.groups, snapshot.disable_geoip)
+
+    def _report(
+        self, record: FlagRecord, distinct_id: Any, groups: Mapping[str, Any], geoip: Any
+    ) -> None:
+        """Send ``$feature_flag_called`` once per (distinct id, flag, value, groups)."""
+        read = FlagCalled(
+            record.key,
+            record.value,
+            decode_payload(record.payload),
+            record.locally_evaluated,
+            record.reason,
+            record.reason_code,
+            record.condition_index,
+            record.error,
+            record.flag_id,
+            record.version,
+            record.has_experiment,
+            record.request_id,
+            record.evaluated_at,
+            record.minimal,
+        )
+        if not self._flag_called.first_time(distinct_id, dedupe_key(read, groups)):
+            return
+        self.capture(
+            "$feature_flag_called",
+            distinct_id=distinct_id,
+            properties=called_properties(read),
+            groups=dict(groups) or None,
+            disable_geoip=geoip,
+        )
+
+    def _flags_for_event(
+        self, call: Any, scope: ContextScope | None, option: Any
+    ) -> dict[str, Any] | None:
+        """``capture(send_feature_flags=...)``: ``$feature/*`` and ``$active_feature_flags``."""
+        if isinstance(option, Mapping):
+            if option.get("should_send") is False:
+                return None
+            opts = option
+        elif option is True:
+            opts = {}
+        else:
+            raise TypeError("send_feature_flags must be a bool or a dict")
+        ident = call.distinct_id
+        if ident is None and scope is not None:
+            ident = scope.resolved_distinct_id()
+        if ident is None:
+            return None
+        self._flags.ensure_polling()
+        local_only = opts.get("only_evaluate_locally")
+        if local_only is None:
+            local_only = bool(self._flags.store.current.flagset.flags)
+        query = FlagQuery(
+            ident,
+            dict(call.groups or {}),
+            dict(opts.get("person_properties") or {}),
+            dict(opts.get("group_properties") or {}),
+            bool(local_only),
+            self._geoip_flag(call.disable_geoip),
+            get_context_device_id(),
+            opts.get("flag_keys_filter"),
+        )
+        outcome = self._flags.many(query)
+        props: dict[str, Any] = {}
+        active = []
+        for key, record in outcome.records.items():
+            if record.value is None:
+                continue
+            props[f"$feature/{key}"] = record.value
+            if record.value is not False:
+                active.append(key)
+        if active:
+            props["$active_feature_flags"] = active
+        return props
+
+    def _geoip_flag(self, value: Any) -> bool:
+        return bool(self.disable_geoip if value is None else value)
+
+
+class _Disabled(Exception):
+    """Internal: the client is disabled; the public call returns its default."""
+
+
+_OPTIONS = frozenset(
+    {
+        "groups",
+        "person_properties",
+        "group_properties",
+        "only_evaluate_locally",
+        "disable_geoip",
+        "device_id",
+    }
+)
+
+
+def _to_result(record: FlagRecord) -> FeatureFlagResult:
+    value = record.value
+    return FeatureFlagResult(
+        key=record.key,
+        enabled=bool(value),
+        variant=value if isinstance(value, str) else None,
+        payload=decode_payload(record.payload) if value else None,
+        reason=record.reason,
+        reason_code=record.reason_code,
+        condition_index=record.condition_index,
+        error=record.error,
+        locally_evaluated=record.locally_evaluated,
+        flag_id=record.flag_id,
+        version=record.version,
+        request_id=record.request_id,
+        unresolved=record.unresolved,
+        has_value=value is not None,
+    )
+
+
+def _nothing() -> FlagsAndPayloads:
+    return {"featureFlags": None, "featureFlagPayloads": None}

@@ -1,0 +1,135 @@
+"""``$feature_flag_called`` (spec 5.5): the properties (pure) and the dedupe LRU.
+
+The client sends the event through its normal capture path; this module only decides
+what the event says and whether this (distinct id, flag, value, groups) was seen.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["CalledDedupe", "FlagCalled", "called_properties"]
+
+MAX_DISTINCT_IDS = 50_000
+
+# Kept when the server asks for minimal events and the flag has no experiment.
+MINIMAL_KEYS = frozenset(
+    {
+        "$feature_flag",
+        "$feature_flag_response",
+        "$feature_flag_has_experiment",
+        "$feature_flag_id",
+        "$feature_flag_version",
+        "$feature_flag_reason",
+        "$feature_flag_request_id",
+        "$feature_flag_evaluated_at",
+        "$feature_flag_error",
+        "locally_evaluated",
+        "$groups",
+        "$process_person_profile",
+        "$session_id",
+        "$lib",
+        "$lib_version",
+        "$is_server",
+        "$geoip_disable",
+        "$os",
+        "$os_version",
+        "$os_distro",
+        "$python_runtime",
+        "$python_version",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FlagCalled:
+    """Everything one flag read knows that the event reports."""
+
+    key: str
+    value: bool | str | None
+    payload: Any  # decoded
+    locally_evaluated: bool
+    reason: str | None = None
+    reason_code: str | None = None
+    condition_index: int | None = None
+    error: str | None = None
+    flag_id: int | None = None
+    version: int | None = None
+    has_experiment: bool | None = None
+    request_id: str | None = None
+    evaluated_at: int | None = None
+    minimal: bool = False
+
+
+def called_properties(read: FlagCalled) -> dict[str, Any]:
+    """The event properties of one ``$feature_flag_called``."""
+    props: dict[str, Any] = {
+        "$feature_flag": read.key,
+        "$feature_flag_response": read.value,
+        f"$feature/{read.key}": read.value,
+        "locally_evaluated": read.locally_evaluated,
+    }
+    if read.payload is not None:
+        props["$feature_flag_payload"] = read.payload
+    if read.request_id is not None:
+        props["$feature_flag_request_id"] = read.request_id
+    if read.evaluated_at is not None:
+        props["$feature_flag_evaluated_at"] = read.evaluated_at
+    if read.reason:
+        props["$feature_flag_reason"] = read.reason
+    if read.reason_code:
+        props["$feature_flag_reason_code"] = read.reason_code
+    if read.condition_index is not None:
+        props["$feature_flag_condition_index"] = read.condition_index
+    if read.version:
+        props["$feature_flag_version"] = read.version
+    if read.flag_id:
+        props["$feature_flag_id"] = read.flag_id
+    if read.error:
+        props["$feature_flag_error"] = read.error
+    if read.has_experiment is not None:
+        props["$feature_flag_has_experiment"] = read.has_experiment
+    if read.minimal and read.has_experiment is False:
+        props = {k: v for k, v in props.items() if k in MINIMAL_KEYS}
+    return props
+
+
+def dedupe_key(read: FlagCalled, groups: Mapping[str, Any] | None) -> tuple[Any, ...]:
+    group_part = tuple(sorted((str(k), str(v)) for k, v in (groups or {}).items()))
+    return (read.key, repr(read.value), group_part)
+
+
+class CalledDedupe:
+    """Per-client memory of sent exposures: an LRU of distinct ids, each a set of keys."""
+
+    def __init__(self, max_ids: int = MAX_DISTINCT_IDS) -> None:
+        self._max = max_ids
+        self._seen: OrderedDict[str, set[tuple[Any, ...]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def first_time(self, distinct_id: Any, key: tuple[Any, ...]) -> bool:
+        """Record ``key`` for ``distinct_id``; True if it was not recorded before."""
+        ident = str(distinct_id)
+        with self._lock:
+            seen = self._seen.get(ident)
+            if seen is None:
+                seen = self._seen[ident] = set()
+                while len(self._seen) > self._max:
+                    self._seen.popitem(last=False)
+            else:
+                self._seen.move_to_end(ident)
+            if key in seen:
+                return False
+            seen.add(key)
+            return True
+
+    def clear(self) -> None:
+        with self._lock:
+            self._seen.clear()
+
+    def __len__(self) -> int:
+        return len(self._seen)

@@ -1,0 +1,279 @@
+"""Remote evaluation: ``POST {host}/flags/?v=4`` (spec 3.8) and remote config (3.10).
+
+The body builder and the response normaliser are pure; ``request_flags`` and
+``request_remote_config`` are the only functions here that touch the transport, and they
+raise only ``posthog.exceptions`` errors (the caller turns them into error codes).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from posthog._transport.base import Request, Transport
+from posthog.exceptions import (
+    APIError,
+    QuotaLimitError,
+    RequestTimeoutError,
+    TransportError,
+)
+from posthog.version import VERSION
+
+__all__ = [
+    "FLAGS_PATH",
+    "RemoteFlag",
+    "RemoteResponse",
+    "build_body",
+    "error_code",
+    "normalise",
+    "request_flags",
+    "request_remote_config",
+]
+
+FLAGS_PATH = "/flags/?v=4"
+USER_AGENT = f"hogwire/{VERSION}"
+_RETRY_STATUSES = frozenset({502, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteFlag:
+    """One ``/flags`` record normalised (v2, v4 and legacy decide shapes)."""
+
+    key: str
+    value: bool | str | None  # None: failed or malformed
+    payload: str | None  # JSON string
+    reason_code: str | None = None
+    description: str | None = None
+    condition_index: int | None = None
+    flag_id: int | None = None
+    version: int | None = None
+    has_experiment: bool | None = None
+    failed: bool = False
+    malformed: str | None = None  # the field with the wrong JSON type
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteResponse:
+    flags: Mapping[str, RemoteFlag] = field(default_factory=dict)
+    errors_while_computing: bool = False
+    quota_limited: bool = False
+    request_id: str | None = None
+    evaluated_at: int | None = None
+    minimal_events: bool = False
+
+
+def build_body(
+    *,
+    api_key: str,
+    distinct_id: Any,
+    groups: Mapping[str, Any],
+    person_properties: Mapping[str, Any],
+    group_properties: Mapping[str, Mapping[str, Any]],
+    geoip_disable: bool,
+    device_id: Any,
+    flag_keys: Sequence[str] | None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The JSON body of ``/flags`` (spec 3.8); ``$group_key`` merged under caller values."""
+    props: dict[str, dict[str, Any]] = {k: dict(v) for k, v in group_properties.items()}
+    for group_type, group_key in groups.items():
+        props[group_type] = {"$group_key": group_key, **props.get(group_type, {})}
+    body: dict[str, Any] = {
+        "distinct_id": distinct_id,
+        "groups": dict(groups),
+        "person_properties": dict(person_properties),
+        "group_properties": props,
+        "geoip_disable": bool(geoip_disable),
+        "device_id": device_id,
+    }
+    if flag_keys:
+        body["flag_keys_to_evaluate"] = list(flag_keys)
+    body["sent_at"] = (now or datetime.now(timezone.utc)).isoformat()
+    body["api_key"] = api_key
+    return body
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+_EXPECTED: dict[str, tuple[type, ...]] = {
+    "enabled": (bool,),
+    "variant": (str, type(None)),
+    "failed": (bool,),
+    "reason": (dict, type(None)),
+    "metadata": (dict, type(None)),
+}
+
+
+def _record(key: str, raw: Any) -> RemoteFlag:
+    if not isinstance(raw, Mapping):
+        return RemoteFlag(key, None, None, failed=True, malformed="record")
+    for name, types in _EXPECTED.items():
+        if name in raw and not isinstance(raw[name], types):
+            return RemoteFlag(key, None, None, failed=True, malformed=name)
+    meta = raw.get("metadata") or {}
+    reason = raw.get("reason") or {}
+    payload = meta.get("payload")
+    if payload is not None and not isinstance(payload, str):
+        payload = json.dumps(payload, separators=(",", ":"))
+    common: dict[str, Any] = {
+        "reason_code": reason.get("code") if isinstance(reason.get("code"), str) else None,
+        "description": reason.get("description")
+        if isinstance(reason.get("description"), str)
+        else None,
+        "condition_index": _int(reason.get("condition_index")),
+        "flag_id": _int(meta.get("id")),
+        "version": _int(meta.get("version")),
+        "has_experiment": meta.get("has_experiment")
+        if isinstance(meta.get("has_experiment"), bool)
+        else None,
+    }
+    if raw.get("failed") is True:
+        return RemoteFlag(key, None, None, failed=True, **common)
+    value: bool | str | None
+    if "value" in raw:
+        typed = raw["value"]
+        if typed is None or typed is False:
+            value = False
+        elif typed is True or isinstance(typed, str):
+            value = typed
+        else:  # a number or an object: enabled, the value is the payload
+            value = True
+            payload = json.dumps(typed, separators=(",", ":"))
+    else:
+        variant = raw.get("variant")
+        value = variant if isinstance(variant, str) else bool(raw.get("enabled"))
+    return RemoteFlag(key, value, payload if value else None, **common)
+
+
+def _legacy(data: Mapping[str, Any]) -> dict[str, RemoteFlag]:
+    values = data.get("featureFlags")
+    payloads = data.get("featureFlagPayloads") or {}
+    out: dict[str, RemoteFlag] = {}
+    if not isinstance(values, Mapping):
+        return out
+    for key, value in values.items():
+        if not isinstance(value, (bool, str)):
+            out[key] = RemoteFlag(key, None, None, failed=True, malformed="featureFlags")
+            continue
+        payload = payloads.get(key) if isinstance(payloads, Mapping) else None
+        if payload is not None and not isinstance(payload, str):
+            payload = json.dumps(payload, separators=(",", ":"))
+        out[key] = RemoteFlag(key, value, payload if value else None)
+    return out
+
+
+def normalise(data: Any) -> RemoteResponse:
+    """Any ``/flags`` body into a ``RemoteResponse``; never raises."""
+    if not isinstance(data, Mapping):
+        return RemoteResponse(errors_while_computing=True)
+    raw_flags = data.get("flags")
+    if isinstance(raw_flags, Mapping):
+        flags = {str(k): _record(str(k), v) for k, v in raw_flags.items()}
+    else:
+        flags = _legacy(data)
+    quota = data.get("quotaLimited")
+    request_id = data.get("requestId")
+    return RemoteResponse(
+        flags,
+        errors_while_computing=data.get("errorsWhileComputingFlags") is True,
+        quota_limited=isinstance(quota, list) and "feature_flags" in quota,
+        request_id=request_id if isinstance(request_id, str) else None,
+        evaluated_at=_int(data.get("evaluatedAt")),
+        minimal_events=data.get("minimalFlagCalledEvents") is True,
+    )
+
+
+def error_code(exc: BaseException) -> str:
+    """The ``$feature_flag_error`` code for a failed remote call."""
+    if isinstance(exc, QuotaLimitError):
+        return "quota_limited"
+    if isinstance(exc, APIError):
+        return f"api_error_{exc.status}"
+    if isinstance(exc, RequestTimeoutError):
+        return "timeout"
+    if isinstance(exc, TransportError):
+        return "connection_error"
+    return "unknown_error"
+
+
+def request_flags(
+    transport: Transport,
+    host: str,
+    body: Mapping[str, Any],
+    *,
+    timeout: float,
+    max_retries: int,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RemoteResponse:
+    """POST ``/flags``; one retry (by default) on transport errors and 502/504."""
+    request = Request(
+        "POST",
+        host.rstrip("/") + FLAGS_PATH,
+        {"Content-Type": "application/json", "User-Agent": USER_AGENT},
+        json.dumps(body, default=str).encode(),
+        timeout,
+    )
+    attempt = 0
+    while True:
+        try:
+            response = transport.request(request)
+        except APIError:
+            raise
+        except TransportError:
+            if attempt >= max_retries:
+                raise
+        else:
+            if response.status == 200:
+                break
+            if response.status not in _RETRY_STATUSES or attempt >= max_retries:
+                raise APIError(response.status, _message(response.body))
+        sleep(0.3 * 2**attempt)
+        attempt += 1
+    try:
+        data = json.loads(response.body)
+    except ValueError:
+        raise APIError(200, "malformed JSON in /flags response") from None
+    result = normalise(data)
+    if result.quota_limited:
+        raise QuotaLimitError(200, "feature flags are quota limited")
+    return result
+
+
+def request_remote_config(
+    transport: Transport, host: str, api_key: str, secret: str, key: str, timeout: float
+) -> Any:
+    """GET the decrypted payload of a remote-config flag (spec 3.10)."""
+    url = (
+        f"{host.rstrip('/')}/api/projects/@current/feature_flags/{key}/remote_config"
+        f"?token={api_key}"
+    )
+    headers = {"Authorization": f"Bearer {secret}", "User-Agent": USER_AGENT}
+    response = transport.request(Request("GET", url, headers, None, timeout))
+    if response.status != 200:
+        raise APIError(response.status, _message(response.body))
+    try:
+        return json.loads(response.body)
+    except ValueError:
+        raise APIError(200, "malformed JSON in remote_config response") from None
+
+
+def _message(body: bytes) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body[:200].decode("utf-8", "replace") or "request failed"
+    if isinstance(data, Mapping) and isinstance(data.get("detail"), str):
+        return str(data["detail"])
+    return "request failed"
