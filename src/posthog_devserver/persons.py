@@ -32,7 +32,14 @@ class PropertyUpdates:
 
 def person_updates(raw: Mapping[str, Any], properties: Mapping[str, Any]) -> PropertyUpdates:
     """Collect ``$set``/``$set_once``/``$unset`` from the event and its properties."""
-    if not any(k in raw or k in properties for k in _UPDATE_KEYS):
+    if not (
+        "$set" in raw
+        or "$set" in properties
+        or "$set_once" in raw
+        or "$set_once" in properties
+        or "$unset" in raw
+        or "$unset" in properties
+    ):
         return _NO_UPDATES
     sets: dict[str, Any] = {}
     once: dict[str, Any] = {}
@@ -47,7 +54,6 @@ def person_updates(raw: Mapping[str, Any], properties: Mapping[str, Any]) -> Pro
     return PropertyUpdates(sets, once, tuple(dict.fromkeys(unset)))
 
 
-_UPDATE_KEYS = ("$set", "$set_once", "$unset")
 _NO_UPDATES = PropertyUpdates()
 
 

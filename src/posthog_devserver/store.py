@@ -75,6 +75,7 @@ class Store:
             # Checkpoints (copying the WAL into the database, with fsyncs) run on their own
             # thread and connection, so the writer only ever appends to the WAL.
             self._writer_conn.execute("PRAGMA wal_autocheckpoint = 0")
+            self._writer_conn.execute("PRAGMA cache_size = -65536")  # 64 MiB of index pages
             self._checkpointer = threading.Thread(
                 target=self._checkpoint_loop, name="devserver-checkpoint", daemon=True
             )

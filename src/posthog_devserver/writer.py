@@ -79,23 +79,21 @@ def _insert(
 def _process(
     conn: sqlite3.Connection, state: WriterState, project: str, e: IncomingEvent, now: str
 ) -> None:
-    types = rules.group_types_in(e.event, e.properties)
-    if types:
-        mapping = _group_types(conn, state, project, types)
-        ident = rules.group_identify(e.event, e.properties)
-        if ident is not None and ident.group_type in mapping:
-            _upsert_group(conn, project, mapping[ident.group_type], ident, now)
+    special = e.event.startswith("$")
+    if special or "$groups" in e.properties:
+        _groups(conn, state, project, e, now)
     if not e.process_person:
         return
     identify = e.event == rules.IDENTIFY
-    partner = rules.merge_partner(e.event, e.distinct_id, e.properties)
-    if partner is not None:
-        _link(conn, project, e.distinct_id, partner, identify, now)
-        state.known.add((project, partner))
+    if special:
+        partner = rules.merge_partner(e.event, e.distinct_id, e.properties)
+        if partner is not None:
+            _link(conn, project, e.distinct_id, partner, identify, now)
+            state.known.add((project, partner))
     updates = rules.person_updates(e.raw, e.properties)
     key = (project, e.distinct_id)
     if not updates and not identify and key in state.known:
-        return
+        return  # the hot path: a plain event of a person already stored
     person_id, props, _ = _person(conn, project, e.distinct_id) or _create(
         conn, project, [e.distinct_id], {}, now
     )
@@ -108,6 +106,27 @@ def _process(
         )
     if identify:
         conn.execute("UPDATE persons SET is_identified = 1 WHERE id = ?", (person_id,))
+
+
+def _groups(
+    conn: sqlite3.Connection, state: WriterState, project: str, e: IncomingEvent, now: str
+) -> None:
+    """Register the group types an event names; store a ``$groupidentify``'s group."""
+    known = state.group_types.get(project)
+    groups = e.properties.get("$groups")
+    if (
+        known is not None
+        and e.event != rules.GROUP_IDENTIFY
+        and (not isinstance(groups, dict) or all(t in known for t in groups))
+    ):
+        return
+    types = rules.group_types_in(e.event, e.properties)
+    if not types:
+        return
+    mapping = _group_types(conn, state, project, types)
+    ident = rules.group_identify(e.event, e.properties)
+    if ident is not None and ident.group_type in mapping:
+        _upsert_group(conn, project, mapping[ident.group_type], ident, now)
 
 
 Person = tuple[int, dict[str, Any], bool]
