@@ -25,17 +25,23 @@ See ``docs/testing.md``.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import gzip
 import json
 import sys
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from posthog._transport.base import Request, Response
 from posthog.client import Client
+from posthog.types import (
+    FeatureFlagEvaluations,
+    FeatureFlagResult,
+    FlagRecord,
+    decode_payload,
+)
 
 __all__ = [
     "CapturedEvent",
@@ -226,11 +232,38 @@ class RecordingClient(Client):
             self.flag_calls.append(FlagCall(key, distinct_id, None if value is _MISSING else value))
         return value, payload
 
-    def get_feature_flag_result(self, key: str, distinct_id: Any = None, **_options: Any) -> Any:
-        value, payload = self._read(key, distinct_id)
-        if value is _MISSING:
+    def get_feature_flag_result(
+        self, key: str, distinct_id: Any = None, **_options: Any
+    ) -> FeatureFlagResult | None:
+        """Like the real client: ``None`` only when disabled; a flag without an override
+        is a result with ``error="flag_missing"`` and no value."""
+        if self.disabled:
             return None
-        return _flag_result(key, value, payload)
+        value, payload = self._read(key, distinct_id)
+        return _flag_result(_record(key, value, payload))
+
+    def evaluate_flags(
+        self, distinct_id: Any = None, *, flag_keys: Any = None, **options: Any
+    ) -> FeatureFlagEvaluations:
+        """A snapshot of the overrides; reads are listed in ``flag_calls``."""
+        if distinct_id is None:
+            from posthog.contexts import get_context_distinct_id
+
+            distinct_id = get_context_distinct_id()
+        groups = dict(options.get("groups") or {})
+        if self.disabled or distinct_id is None:
+            return FeatureFlagEvaluations(distinct_id, groups)
+        found = self._all(distinct_id)
+        wanted = found if flag_keys is None else {k: found[k] for k in flag_keys if k in found}
+        records = {key: _record(key, value, payload) for key, (value, payload) in wanted.items()}
+
+        def report(record: FlagRecord, snapshot: FeatureFlagEvaluations) -> None:
+            with self._flag_lock:
+                self.flag_calls.append(FlagCall(record.key, snapshot.distinct_id, record.value))
+
+        return FeatureFlagEvaluations(
+            str(distinct_id), groups, None, False, None, MappingProxyType(records), report, set()
+        )
 
     def get_feature_flag(self, key: str, distinct_id: Any = None, **_options: Any) -> Any:
         value, _payload = self._read(key, distinct_id)
@@ -275,40 +308,32 @@ def _user_props(event: CapturedEvent) -> dict[str, Any]:
     return {k: v for k, v in event.properties.items() if not k.startswith("$")}
 
 
-def _flag_result(key: str, value: Any, payload: Any) -> Any:
-    """A ``posthog.types.FeatureFlagResult`` for an override."""
-    enabled = value is not False and value is not None
-    variant = value if isinstance(value, str) else None
-    fields: dict[str, Any] = {
-        "key": key,
-        "enabled": enabled,
-        "variant": variant,
-        "payload": payload,
-        "reason": "Overridden in a test",
-        "reason_code": "override",
-    }
-    try:
-        from posthog.types import FeatureFlagResult  # type: ignore[import-not-found,attr-defined,unused-ignore]
-    except ImportError:
-        return _OverrideResult(**fields)
-    if dataclasses.is_dataclass(FeatureFlagResult):
-        names = {f.name for f in dataclasses.fields(FeatureFlagResult) if f.init}
-        fields = {k: v for k, v in fields.items() if k in names}
-    return FeatureFlagResult(**fields)
+_OVERRIDE_REASON = "Overridden in a test"
 
 
-@dataclass(frozen=True, slots=True)
-class _OverrideResult:
-    key: str
-    enabled: bool
-    variant: str | None
-    payload: Any
-    reason: str | None
-    reason_code: str | None = None
-    error: str | None = None
+def _record(key: str, value: Any, payload: Any) -> FlagRecord:
+    """The record a real evaluation would produce, for an override or a missing flag."""
+    if value is _MISSING:
+        return FlagRecord(
+            key, None, None, True, "Flag not overridden", "flag_missing", error="flag_missing"
+        )
+    encoded = None if payload is None else json.dumps(payload)
+    return FlagRecord(key, value, encoded, True, _OVERRIDE_REASON, "override")
 
-    def get_value(self) -> bool | str:
-        return self.variant if self.variant is not None else self.enabled
+
+def _flag_result(record: FlagRecord) -> FeatureFlagResult:
+    value = record.value
+    return FeatureFlagResult(
+        key=record.key,
+        enabled=bool(value),
+        variant=value if isinstance(value, str) else None,
+        payload=decode_payload(record.payload) if value else None,
+        reason=record.reason,
+        reason_code=record.reason_code,
+        error=record.error,
+        locally_evaluated=True,
+        has_value=value is not None,
+    )
 
 
 @contextlib.contextmanager

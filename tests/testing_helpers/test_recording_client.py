@@ -67,7 +67,8 @@ def test_flag_reads_and_payloads() -> None:
     result = client.get_feature_flag_result("theme", "u1")
     assert (result.key, result.enabled, result.variant) == ("theme", True, "dark")
     assert result.payload == {"accent": "#f00"} and result.get_value() == "dark"
-    assert client.get_feature_flag_result("nope", "u1") is None
+    missing = client.get_feature_flag_result("nope", "u1")
+    assert (missing.error, missing.get_value()) == ("flag_missing", None)  # as a real client
     assert client.get_all_flags("u1") == {"theme": "dark", "beta": True, "legacy": False}
     assert client.get_all_flags_and_payloads("u1")["featureFlagPayloads"] == {
         "theme": '{"accent": "#f00"}'
@@ -103,3 +104,25 @@ def test_use_as_default_restores_previous_default() -> None:
     assert first.events == [] and first.flag_calls == []
     first.shutdown()
     second.shutdown()
+
+
+def test_evaluate_flags_snapshot_from_overrides() -> None:
+    client = RecordingClient()
+    client.override_flag("beta", True)
+    client.override_flag("theme", "dark", distinct_id="u1", payload={"accent": "#000"})
+    snapshot = client.evaluate_flags("u1")
+    assert snapshot.is_enabled("beta") is True
+    assert snapshot.get_flag("theme") == "dark"
+    assert snapshot.get_flag_payload("theme") == {"accent": "#000"}
+    assert snapshot.is_enabled("missing", default_value=True) is True
+    client.capture("page viewed", distinct_id="u1", flags=snapshot)
+    event = client.assert_captured("page viewed", distinct_id="u1")
+    assert event.properties["$feature/theme"] == "dark"
+    assert event.properties["$active_feature_flags"] == ["beta", "theme"]
+    assert [(c.key, c.value) for c in client.flag_calls] == [
+        ("beta", True),
+        ("theme", "dark"),
+        ("missing", None),
+    ]
+    assert client.evaluate_flags("u2", flag_keys=["theme"]).keys == []
+    client.shutdown()
