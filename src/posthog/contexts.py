@@ -26,12 +26,14 @@ __all__ = [
     "get_context_device_id",
     "get_context_distinct_id",
     "get_context_session_id",
+    "get_context_window_id",
     "get_tags",
     "identify_context",
     "new_context",
     "scoped",
     "set_context_device_id",
     "set_context_session",
+    "set_context_window_id",
     "tag",
 ]
 
@@ -49,6 +51,7 @@ class ContextScope:
     distinct_id: str | None = None
     session_id: str | None = None
     device_id: str | None = None
+    window_id: str | None = None
     tags: dict[str, Any] = field(default_factory=dict)
 
     def _lookup(self, name: str) -> Any:
@@ -70,6 +73,9 @@ class ContextScope:
 
     def resolved_device_id(self) -> str | None:
         return self._lookup("device_id")  # type: ignore[no-any-return]
+
+    def resolved_window_id(self) -> str | None:
+        return self._lookup("window_id")  # type: ignore[no-any-return]
 
     def resolved_capture_exceptions(self) -> bool | None:
         return self._lookup("capture_exceptions")  # type: ignore[no-any-return]
@@ -194,6 +200,13 @@ def set_context_device_id(device_id: str) -> None:
         scope.device_id = str(device_id) if device_id is not None else None
 
 
+def set_context_window_id(window_id: str) -> None:
+    """Set ``$window_id`` (the browser tab of a session replay) for the current scope."""
+    scope = _scope_for_write()
+    if scope is not None:
+        scope.window_id = str(window_id) if window_id is not None else None
+
+
 def tag(name: str, value: Any) -> None:
     """Add a property to every event captured in the current scope."""
     scope = _scope_for_write()
@@ -220,3 +233,8 @@ def get_context_session_id() -> str | None:
 def get_context_device_id() -> str | None:
     scope = _current.get()
     return scope.resolved_device_id() if scope is not None else None
+
+
+def get_context_window_id() -> str | None:
+    scope = _current.get()
+    return scope.resolved_window_id() if scope is not None else None

@@ -118,6 +118,9 @@ def capture_draft(
         session = scope.resolved_session_id()
         if session is not None:
             props.setdefault("$session_id", session)
+        window = scope.resolved_window_id()
+        if window is not None:
+            props.setdefault("$window_id", window)
     ident = _identity(distinct_id, scope)
     if ident is None:
         ident = new_uuid()

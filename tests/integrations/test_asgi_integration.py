@@ -1,0 +1,148 @@
+"""ASGI: FastAPI and Starlette apps through their own test clients (and concurrent
+in-process requests) produce events with the request's person, session and properties."""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from integration_support import TRACING, events_named
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+import posthog
+from posthog import Posthog
+from posthog.integrations.asgi import PosthogASGIMiddleware
+from support.recording_server import RecordingServer
+
+# Starlette 1.x asks for its "httpx2" fork in its test client and warns at import when it
+# finds plain httpx; the test client still works with httpx.
+_HTTPX_NOTICE = r"Using `httpx` with `starlette.testclient` is deprecated"
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", _HTTPX_NOTICE)
+    from fastapi.testclient import TestClient
+
+pytestmark = pytest.mark.filterwarnings(f"ignore:{_HTTPX_NOTICE}")
+
+
+def fastapi_app(client: Posthog, **options: object) -> FastAPI:
+    app = FastAPI()
+    gate = asyncio.Event()
+    arrived: list[str] = []
+
+    @app.get("/purchase")
+    async def purchase() -> dict[str, str]:
+        posthog.tag("cart_size", 1)
+        client.capture("purchase")
+        return {"ok": "yes"}
+
+    @app.get("/sync-endpoint")
+    def sync_endpoint() -> dict[str, str]:  # runs in a worker thread: context must follow
+        client.capture("sync endpoint")
+        return {"ok": "yes"}
+
+    @app.get("/concurrent")
+    async def concurrent(request: Request) -> dict[str, str]:
+        arrived.append(request.headers["x-posthog-distinct-id"])
+        if len(arrived) == 2:
+            gate.set()
+        await asyncio.wait_for(gate.wait(), 5)  # both requests are in flight together
+        client.capture("concurrent")
+        return {"ok": "yes"}
+
+    @app.get("/broken")
+    async def broken() -> dict[str, str]:
+        raise LookupError("nope")
+
+    app.add_middleware(PosthogASGIMiddleware, client=client, **options)
+    return app
+
+
+def test_fastapi_request_context(server: RecordingServer, client: Posthog) -> None:
+    with TestClient(fastapi_app(client)) as browser:
+        assert browser.get("/purchase?q=1", headers=TRACING).status_code == 200
+        assert browser.get("/sync-endpoint", headers=TRACING).status_code == 200
+    [event] = events_named(server, client, "purchase", 1)
+    props = event["properties"]
+    assert event["distinct_id"] == "browser-person"
+    assert props["$session_id"] == "sess-1" and props["$window_id"] == "win-1"
+    assert props["$current_url"] == "http://testserver/purchase?q=1"
+    assert props["$request_method"] == "GET" and props["$request_path"] == "/purchase"
+    assert props["$ip"] == "testclient" and props["$user_agent"] == "pytest-agent/1.0"
+    assert props["cart_size"] == 1
+    [sync_event] = events_named(server, client, "sync endpoint", 1)
+    assert sync_event["distinct_id"] == "browser-person"
+    assert sync_event["properties"]["$session_id"] == "sess-1"
+
+
+def test_concurrent_requests_keep_their_own_context(
+    server: RecordingServer, client: Posthog
+) -> None:
+    app = fastapi_app(client)
+
+    async def run() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+            responses = await asyncio.gather(
+                *(
+                    http.get(
+                        "/concurrent",
+                        headers={"X-POSTHOG-DISTINCT-ID": u, "X-POSTHOG-SESSION-ID": f"s-{u}"},
+                    )
+                    for u in ("a", "b")
+                )
+            )
+        return [r.status_code for r in responses]
+
+    assert asyncio.run(run()) == [200, 200]
+    events = events_named(server, client, "concurrent", 2)
+    assert sorted((e["distinct_id"], e["properties"]["$session_id"]) for e in events) == [
+        ("a", "s-a"),
+        ("b", "s-b"),
+    ]
+
+
+def test_unhandled_error_becomes_exception_event(server: RecordingServer, client: Posthog) -> None:
+    with TestClient(fastapi_app(client), raise_server_exceptions=False) as browser:
+        assert browser.get("/broken", headers=TRACING).status_code == 500
+    [event] = events_named(server, client, "$exception", 1)
+    assert event["distinct_id"] == "browser-person"
+    assert event["properties"]["$request_path"] == "/broken"
+    assert event["properties"]["$exception_list"][0]["type"] == "LookupError"
+
+
+def test_starlette_websocket_filter_and_callable(server: RecordingServer, client: Posthog) -> None:
+    async def home(request: Request) -> PlainTextResponse:
+        client.capture("home")
+        return PlainTextResponse("ok")
+
+    async def socket(ws: WebSocket) -> None:
+        await ws.accept()
+        client.capture("ws message", properties={"text": await ws.receive_text()})
+        await ws.close()
+
+    app = Starlette(routes=[Route("/", home), WebSocketRoute("/ws", socket)])
+    wrapped = PosthogASGIMiddleware(
+        app,
+        client=client,
+        distinct_id=lambda scope: dict(scope["headers"]).get(b"x-user", b"").decode() or None,
+        request_filter=lambda scope: scope["path"] != "/",
+        extra_properties=lambda scope: {"tenant": "acme"},
+    )
+    with TestClient(wrapped) as browser:
+        browser.get("/", headers={"X-User": "u1"})
+        with browser.websocket_connect("/ws", headers={**TRACING, "X-User": "u2"}) as ws:
+            ws.send_text("hello")
+    [home_event] = events_named(server, client, "home", 1)
+    [ws_event] = events_named(server, client, "ws message", 1)
+    assert home_event["properties"]["$process_person_profile"] is False  # filtered out
+    assert ws_event["distinct_id"] == "u2"  # the app's callable wins over the header
+    assert ws_event["properties"]["$session_id"] == "sess-1"
+    assert ws_event["properties"]["$request_path"] == "/ws"
+    assert ws_event["properties"]["tenant"] == "acme"

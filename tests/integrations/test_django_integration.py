@@ -1,0 +1,253 @@
+"""Django: requests through Django's own test clients (sync and async handler stacks)
+produce events on a real loopback server with the request's person, session and
+properties; concurrent requests keep their own context; view errors become $exception."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from types import SimpleNamespace
+from typing import Any
+
+import django
+from django.conf import settings
+
+if not settings.configured:
+    settings.configure(
+        DEBUG=False,
+        SECRET_KEY="test-only",
+        ALLOWED_HOSTS=["testserver"],
+        INSTALLED_APPS=[],
+        DATABASES={},
+        USE_TZ=True,
+        LOGGING_CONFIG=None,
+    )
+    django.setup()
+
+from django.http import HttpRequest, HttpResponse
+from django.test import AsyncClient, override_settings
+from django.test import Client as DjangoClient
+from django.urls import path
+from integration_support import TRACING, events_named
+
+import posthog
+from posthog import Posthog
+from posthog.integrations.django import PosthogContextMiddleware
+from support.recording_server import RecordingServer
+
+MIDDLEWARE = "posthog.integrations.django.PosthogContextMiddleware"
+_barrier: list[threading.Barrier] = []
+
+
+def fake_auth(get_response: Any) -> Any:
+    """Stands in for AuthenticationMiddleware: ``X-User`` header -> ``request.user``."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        name = request.headers.get("X-User")
+        user = SimpleNamespace(pk=name, is_authenticated=bool(name))
+        request.user = user  # type: ignore[assignment]
+
+        async def auser() -> Any:
+            return user
+
+        request.auser = auser  # type: ignore[attr-defined]
+        return get_response(request)
+
+    return middleware
+
+
+def purchase(request: HttpRequest) -> HttpResponse:
+    posthog.tag("cart_size", 3)
+    posthog.capture("purchase", properties={"amount": 10})
+    return HttpResponse("ok")
+
+
+def concurrent(request: HttpRequest) -> HttpResponse:
+    _barrier[0].wait()  # both requests are inside their contexts at the same time
+    posthog.capture("concurrent")
+    return HttpResponse("ok")
+
+
+def broken(request: HttpRequest) -> HttpResponse:
+    raise ValueError("card declined")
+
+
+async def apurchase(request: HttpRequest) -> HttpResponse:
+    await asyncio.sleep(0.01)
+    posthog.capture("async purchase")
+    return HttpResponse("ok")
+
+
+async def abroken(request: HttpRequest) -> HttpResponse:
+    raise RuntimeError("async boom")
+
+
+urlpatterns = [
+    path("purchase/", purchase),
+    path("concurrent/", concurrent),
+    path("broken/", broken),
+    path("apurchase/", apurchase),
+    path("abroken/", abroken),
+]
+
+
+def configured(client: Posthog | None, **extra: Any) -> override_settings:
+    values: dict[str, Any] = {
+        "ROOT_URLCONF": __name__,
+        "MIDDLEWARE": [f"{__name__}.fake_auth", MIDDLEWARE],
+        **extra,
+    }
+    if client is not None:
+        values["POSTHOG_MW_CLIENT"] = client
+        posthog.default_client = client  # views use the documented module-level API
+    return override_settings(**values)
+
+
+def test_documented_appconfig_setup_and_request_context(server: RecordingServer) -> None:
+    import hogwire_demo_app.apps as demo
+
+    demo.HOST = server.url
+    with configured(None, INSTALLED_APPS=["hogwire_demo_app"]):
+        assert posthog.api_key == "phc_from_appconfig"
+        response = DjangoClient().get("/purchase/?ref=mail", headers=TRACING)
+        assert response.status_code == 200
+        assert posthog.flush(5)
+    [event] = server.wait_for_events(1)
+    assert server.batches()[0]["api_key"] == "phc_from_appconfig"
+    props = event["properties"]
+    assert event["event"] == "purchase"
+    assert event["distinct_id"] == "browser-person"  # no user: the tracing header
+    assert props["$session_id"] == "sess-1" and props["$window_id"] == "win-1"
+    assert props["$current_url"] == "http://testserver/purchase/?ref=mail"
+    assert props["$request_method"] == "GET" and props["$request_path"] == "/purchase/"
+    assert props["$ip"] == "127.0.0.1" and props["$user_agent"] == "pytest-agent/1.0"
+    assert props["cart_size"] == 3 and props["amount"] == 10
+    assert set(props["$context_tags"]) >= {"$current_url", "$request_path", "cart_size"}
+    assert "$process_person_profile" not in props
+
+
+def test_authenticated_user_and_settings_callable_win_over_header(
+    server: RecordingServer, client: Posthog
+) -> None:
+    with configured(client):
+        DjangoClient().get("/purchase/", headers={**TRACING, "X-User": "42"})
+    with configured(
+        client, POSTHOG_MW_DISTINCT_ID=lambda request: f"user-{request.headers['X-User']}"
+    ):
+        DjangoClient().get("/purchase/", headers={**TRACING, "X-User": "7"})
+    with configured(client, POSTHOG_DJANGO={"distinct_id": lambda request: "documented"}):
+        DjangoClient().get("/purchase/", headers={"X-User": "7"})
+    events = events_named(server, client, "purchase", 3)
+    assert sorted(e["distinct_id"] for e in events) == ["42", "documented", "user-7"]
+
+
+def test_without_any_person_events_are_personless(server: RecordingServer, client: Posthog) -> None:
+    with configured(client, POSTHOG_MW_CAPTURE_TRACING_HEADERS=False):
+        DjangoClient().get("/purchase/", headers=TRACING)
+    [event] = events_named(server, client, "purchase", 1)
+    assert event["properties"]["$process_person_profile"] is False
+    assert "$session_id" not in event["properties"]
+
+
+def test_filter_and_extra_tags(server: RecordingServer, client: Posthog) -> None:
+    with configured(
+        client,
+        POSTHOG_MW_REQUEST_FILTER=lambda request: "skip" not in request.GET,
+        POSTHOG_MW_EXTRA_TAGS=lambda request: {"tenant": "acme"},
+    ):
+        DjangoClient().get("/purchase/", headers={"X-User": "1"})
+        DjangoClient().get("/purchase/?skip=1", headers={"X-User": "2"})
+    kept, skipped = sorted(
+        events_named(server, client, "purchase", 2), key=lambda e: "tenant" not in e["properties"]
+    )
+    assert kept["distinct_id"] == "1" and kept["properties"]["tenant"] == "acme"
+    assert "tenant" not in skipped["properties"] and "$request_path" not in skipped["properties"]
+    assert skipped["properties"]["$process_person_profile"] is False  # no context at all
+
+
+def test_two_concurrent_sync_requests_keep_their_own_context(
+    server: RecordingServer, client: Posthog
+) -> None:
+    _barrier[:] = [threading.Barrier(2, timeout=5)]
+    statuses: list[int] = []
+
+    def request(user: str) -> None:
+        response = DjangoClient().get(
+            "/concurrent/", headers={"X-User": user, "X-POSTHOG-SESSION-ID": f"s-{user}"}
+        )
+        statuses.append(response.status_code)
+
+    with configured(client):
+        threads = [threading.Thread(target=request, args=(u,)) for u in ("a", "b")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+    assert statuses == [200, 200]
+    events = events_named(server, client, "concurrent", 2)
+    assert sorted((e["distinct_id"], e["properties"]["$session_id"]) for e in events) == [
+        ("a", "s-a"),
+        ("b", "s-b"),
+    ]
+
+
+def test_view_exception_becomes_exception_event(server: RecordingServer, client: Posthog) -> None:
+    with configured(client):
+        response = DjangoClient(raise_request_exception=False).get(
+            "/broken/", headers={"X-User": "u9", **TRACING}
+        )
+    assert response.status_code == 500
+    [event] = events_named(server, client, "$exception", 1)
+    assert event["distinct_id"] == "u9"
+    assert event["properties"]["$session_id"] == "sess-1"
+    assert event["properties"]["$exception_list"][0]["type"] == "ValueError"
+
+
+def test_exception_capture_can_be_turned_off(server: RecordingServer, client: Posthog) -> None:
+    with configured(client, POSTHOG_MW_CAPTURE_EXCEPTIONS=False):
+        DjangoClient(raise_request_exception=False).get("/broken/")
+        DjangoClient().get("/purchase/")  # a marker event: delivery did happen
+    events_named(server, client, "purchase", 1)
+    assert [e["event"] for e in server.events()] == ["purchase"]
+
+
+def test_async_stack_context_and_concurrency(server: RecordingServer, client: Posthog) -> None:
+    built: list[bool] = []
+
+    class Probe(PosthogContextMiddleware):
+        def __init__(self, get_response: Any) -> None:
+            super().__init__(get_response)
+            built.append(self._is_async)
+
+    global AsyncProbe
+    AsyncProbe = Probe
+
+    async def run() -> list[int]:
+        with configured(client, MIDDLEWARE=[f"{__name__}.AsyncProbe"]):
+            browser = AsyncClient(raise_request_exception=False)
+            responses = await asyncio.gather(
+                *(
+                    browser.get(
+                        "/apurchase/",
+                        headers={"X-POSTHOG-DISTINCT-ID": u, "X-POSTHOG-SESSION-ID": f"s-{u}"},
+                    )
+                    for u in ("p1", "p2", "p3")
+                ),
+                browser.get("/abroken/", headers={"X-POSTHOG-DISTINCT-ID": "p4"}),
+            )
+            return [r.status_code for r in responses]
+
+    assert asyncio.run(run()) == [200, 200, 200, 500]
+    assert built and all(built)  # Django built the middleware for its async path
+    events = events_named(server, client, "async purchase", 3)
+    assert sorted((e["distinct_id"], e["properties"]["$session_id"]) for e in events) == [
+        ("p1", "s-p1"),
+        ("p2", "s-p2"),
+        ("p3", "s-p3"),
+    ]
+    [error] = events_named(server, client, "$exception", 1)
+    assert error["distinct_id"] == "p4"
+    assert error["properties"]["$request_path"] == "/abroken/"
+
+
+AsyncProbe: Any = None
