@@ -7,7 +7,6 @@ client that returns scripted structured results through the public flag interfac
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ import posthog
 from openfeature import api
 from posthog.integrations.openfeature import PostHogProvider, error_code_for, reason_for
 from posthog.testing import RecordingClient
+from posthog.types import FeatureFlagResult as Result
 
 USER = EvaluationContext("user-1", {"plan": "pro"})
 
@@ -131,20 +131,6 @@ def test_works_with_openfeature_hooks(ph: RecordingClient) -> None:
     assert recorder.keys == ["beta", "missing"]
     assert [(d.flag_key, d.reason) for d in recorder.details] == [("beta", Reason.STATIC)]
     assert len(recorder.errors) == 1  # OpenFeature reports FLAG_NOT_FOUND to error hooks
-
-
-@dataclass(frozen=True)
-class Result:
-    """Shaped like ``posthog.types.FeatureFlagResult``."""
-
-    key: str
-    enabled: bool
-    variant: str | None = None
-    payload: Any = None
-    reason: str | None = None
-    reason_code: str | None = None
-    error: str | None = None
-    has_value: bool = True
 
 
 class ScriptedClient:
