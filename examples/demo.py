@@ -44,7 +44,9 @@ def main() -> int:
                 "POSTHOG_PERSONAL_API_KEY": PERSONAL_KEY,
             }
             print("$ python examples/quickstart.py")
-            run = subprocess.run([sys.executable, str(HERE / "quickstart.py")], env=env, timeout=120)
+            run = subprocess.run(
+                [sys.executable, str(HERE / "quickstart.py")], env=env, timeout=120
+            )
             if run.returncode != 0:
                 print("quickstart failed", file=sys.stderr)
                 return run.returncode
@@ -69,7 +71,9 @@ def report(base: str) -> int:
             f"  {group.get('group_type')} {group.get('group_key')}: "
             f"{json.dumps(group.get('properties', {}), sort_keys=True)}"
         )
-    merged = [p for p in persons if {"distinct id", "session:12345"} <= set(p.get("distinct_ids", []))]
+    merged = [
+        p for p in persons if {"distinct id", "session:12345"} <= set(p.get("distinct_ids", []))
+    ]
     ok = bool(events) and bool(merged) and bool(groups)
     print("\ndemo OK" if ok else "\ndemo FAILED: expected a merged person and a group")
     return 0 if ok else 1

@@ -31,9 +31,13 @@ posthog.capture("movie played", distinct_id="distinct id", properties={"movie_id
 
 # -- person properties via events, identify, alias -----------------------------------
 posthog.capture("distinct id", event="movie played", properties={"$set": {"userProperty": "value"}})
-posthog.capture("distinct id", event="movie played", properties={"$set_once": {"firstMovie": "123"}})
+posthog.capture(
+    "distinct id", event="movie played", properties={"$set_once": {"firstMovie": "123"}}
+)
 posthog.capture("session:12345", "landing page viewed", {"$set_once": {"referrer": "newsletter"}})
-posthog.identify("distinct id", {"email": "dwayne@example.com", "name": "Dwayne Johnson", "plan": "pro"})
+posthog.identify(
+    "distinct id", {"email": "dwayne@example.com", "name": "Dwayne Johnson", "plan": "pro"}
+)
 posthog.alias("distinct id", "session:12345")
 
 # -- groups and page views ---------------------------------------------------------
@@ -42,11 +46,18 @@ posthog.group_identify("company", "42dlsfj23f", {"name": "Awesome Inc.", "employ
 posthog.capture("distinct id", "$pageview", {"$current_url": "https://example.com/movies"})
 
 # -- feature flags: local evaluation (personal key), overrides, payloads ------------------
-print("beta-feature:", posthog.feature_enabled("beta-feature", "distinct id", person_properties={"is_authorized": True}))
+print(
+    "beta-feature:",
+    posthog.feature_enabled(
+        "beta-feature", "distinct id", person_properties={"is_authorized": True}
+    ),
+)
 print("new_ui:", posthog.get_feature_flag("new_ui", "distinct id"))
 print(
     "homepage-experiment:",
-    posthog.get_feature_flag("homepage-experiment", "distinct id", person_properties={"plan": "pro"}),
+    posthog.get_feature_flag(
+        "homepage-experiment", "distinct id", person_properties={"plan": "pro"}
+    ),
 )
 print(
     "company-insights:",
@@ -59,7 +70,9 @@ print(
 )
 print(
     "beta-feature payload:",
-    posthog.get_feature_flag_payload("beta-feature", "distinct id", person_properties={"is_authorized": True}),
+    posthog.get_feature_flag_payload(
+        "beta-feature", "distinct id", person_properties={"is_authorized": True}
+    ),
 )
 # Needs the server (experience continuity): evaluated remotely by the /flags endpoint.
 print("sticky-onboarding (remote):", posthog.get_feature_flag("sticky-onboarding", "distinct id"))
