@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
-from .migrations import migrate
+from .migrations import SchemaError, migrate
 
 T = TypeVar("T")
 MAX_JOBS_PER_TRANSACTION = 64
@@ -55,8 +55,15 @@ class Store:
         self.path = path
         self.memory = path == ":memory:" or path.startswith("file::memory:")
         self._lock = threading.RLock()
-        self._writer_conn = self._connect()
-        self.schema_version = migrate(self._writer_conn, path)
+        try:
+            self._writer_conn = self._connect()
+        except sqlite3.DatabaseError as exc:
+            raise SchemaError(f"cannot open {path} as a SQLite database: {exc}") from exc
+        try:
+            self.schema_version = migrate(self._writer_conn, path)
+        except BaseException:
+            self._writer_conn.close()
+            raise
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._all_readers: list[sqlite3.Connection] = []
         self._jobs: queue.Queue[_Job[Any] | None] = queue.Queue(MAX_QUEUED_JOBS)
@@ -85,12 +92,16 @@ class Store:
         conn = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=30.0
         )
-        if not self.memory:
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        if readonly:
-            conn.execute("PRAGMA query_only = ON")
+        try:
+            if not self.memory:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            if readonly:
+                conn.execute("PRAGMA query_only = ON")
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     # -- writes ---------------------------------------------------------------------------
