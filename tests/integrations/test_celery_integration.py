@@ -1,0 +1,111 @@
+"""Celery: the caller's context travels with a task to a real worker (in-memory broker;
+solo and prefork pools), the task's events arrive with that context, and a failing task
+becomes an $exception event."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from celery import Celery
+from celery.contrib.testing.worker import start_worker
+
+import posthog
+from posthog import Posthog
+from posthog.integrations.celery import PosthogCeleryIntegration, context_headers
+from support.recording_server import RecordingServer
+
+CLIENTS: dict[str, Posthog] = {}
+
+
+def make_app(name: str) -> Celery:
+    app = Celery(name, broker="memory://", backend="cache+memory://")
+    app.conf.update(
+        task_always_eager=False,
+        worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=False,
+        broker_transport_options={"polling_interval": 0.05},
+    )
+
+    @app.task(name=f"{name}.charge")
+    def charge(amount: int) -> int:
+        CLIENTS["current"].capture("charged", properties={"amount": amount, "pid": os.getpid()})
+        return amount
+
+    @app.task(name=f"{name}.fail")
+    def fail() -> None:
+        raise ZeroDivisionError("bad maths")
+
+    return app
+
+
+@pytest.fixture
+def integration(server: RecordingServer) -> Iterator[tuple[Posthog, PosthogCeleryIntegration]]:
+    client = Posthog("phc_test", host=server.url, flush_interval=30)  # only flushes deliver
+    CLIENTS["current"] = client
+    ph = PosthogCeleryIntegration(client=client, capture_task_lifecycle_events=True).instrument()
+    yield client, ph
+    ph.uninstrument()
+    client.shutdown()
+
+
+def wait_named(server: RecordingServer, name: str, count: int = 1) -> list[Any]:
+    server.wait_for(lambda s: len([e for e in s.events() if e["event"] == name]) >= count, 15)
+    return [e for e in server.events() if e["event"] == name]
+
+
+def publish_in_context(app: Celery) -> None:
+    with posthog.new_context():
+        posthog.identify_context("caller-7")
+        posthog.set_context_session("sess-7")
+        posthog.tag("plan", "pro")
+        assert context_headers()["X-POSTHOG-DISTINCT-ID"] == "caller-7"
+        app.tasks[f"{app.main}.charge"].delay(12)
+        app.tasks[f"{app.main}.fail"].delay()
+
+
+def assert_caller_context(server: RecordingServer) -> dict[str, Any]:
+    [charged, *_] = wait_named(server, "charged")
+    assert charged["distinct_id"] == "caller-7"
+    assert charged["properties"]["$session_id"] == "sess-7"
+    assert charged["properties"]["plan"] == "pro"
+    assert charged["properties"]["amount"] == 12
+    assert "$request_path" not in charged["properties"]
+    [error] = wait_named(server, "$exception")
+    assert error["distinct_id"] == "caller-7"
+    assert error["properties"]["$exception_list"][0]["type"] == "ZeroDivisionError"
+    return charged
+
+
+def test_solo_worker_restores_caller_context_and_flushes_at_task_end(
+    server: RecordingServer, integration: tuple[Posthog, PosthogCeleryIntegration]
+) -> None:
+    app = make_app("solo_app")
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=5):
+        publish_in_context(app)
+        assert_caller_context(server)  # flush_interval is 30 s: the task end flushed
+        [started, _] = wait_named(server, "celery task started", 2)
+        assert started["properties"]["celery_task_name"].startswith("solo_app.")
+        [success] = wait_named(server, "celery task success")
+        assert success["properties"]["celery_task_name"] == "solo_app.charge"
+        assert success["distinct_id"] == "caller-7"
+        [failure] = wait_named(server, "celery task failure")
+        assert failure["properties"]["celery_exception_type"] == "ZeroDivisionError"
+        app.tasks["solo_app.charge"].delay(1)  # published outside any context
+        plain = [e for e in wait_named(server, "charged", 2) if e["properties"]["amount"] == 1]
+    assert plain[0]["properties"]["$process_person_profile"] is False
+    assert "$session_id" not in plain[0]["properties"]
+
+
+def test_prefork_worker_delivers_events_from_child_processes(
+    server: RecordingServer, integration: tuple[Posthog, PosthogCeleryIntegration]
+) -> None:
+    app = make_app("prefork_app")
+    with start_worker(
+        app, pool="prefork", concurrency=1, perform_ping_check=False, shutdown_timeout=10
+    ):
+        publish_in_context(app)
+        charged = assert_caller_context(server)
+    assert charged["properties"]["pid"] != os.getpid()  # sent by the forked pool child
