@@ -85,14 +85,16 @@ def _process(
     if not e.process_person:
         return
     identify = e.event == rules.IDENTIFY
+    linked = False
     if special:
         partner = rules.merge_partner(e.event, e.distinct_id, e.properties)
         if partner is not None:
             _link(conn, project, e.distinct_id, partner, identify, now)
             state.known.add((project, partner))
+            linked = True
     updates = rules.person_updates(e.raw, e.properties)
     key = (project, e.distinct_id)
-    if not updates and not identify and key in state.known:
+    if not updates and not identify and not linked and key in state.known:
         return  # the hot path: a plain event of a person already stored
     person_id, props, _ = _person(conn, project, e.distinct_id) or _create(
         conn, project, [e.distinct_id], {}, now
@@ -104,7 +106,7 @@ def _process(
             "UPDATE persons SET properties = ?, updated_at = ? WHERE id = ?",
             (json.dumps(new_props, ensure_ascii=False), now, person_id),
         )
-    if identify:
+    if identify or linked:
         conn.execute("UPDATE persons SET is_identified = 1 WHERE id = ?", (person_id,))
 
 

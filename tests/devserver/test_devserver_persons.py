@@ -56,6 +56,7 @@ def test_alias_merges_two_persons(http: Http) -> None:
     assert person["id"] == http.person("anon-1")["id"]
     assert sorted(person["distinct_ids"]) == ["anon-1", "u1"]
     assert person["properties"]["only_anon"] == 1
+    assert person["is_identified"] is True
     assert len(http.persons()) == 1
 
 
