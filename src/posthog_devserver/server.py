@@ -75,6 +75,7 @@ class DevServer:
         if httpd is not None:
             httpd.shutdown()
             httpd.server_close()
+            httpd.close_connections()
         if thread is not None:
             thread.join(timeout=10)
         if store is not None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
-from devserver_helpers import Http, event
+from devserver_helpers import Http, event, wait_for
 
 from posthog_devserver import DevServer
 from posthog_devserver.migrations import APPLICATION_ID, SCHEMA_VERSION, SchemaError
@@ -84,3 +85,15 @@ def test_a_failing_write_is_rolled_back_alone() -> None:
             assert conn.execute("SELECT group_type FROM group_types").fetchall() == [("y",)]
     finally:
         store.close()
+
+
+def test_stop_ends_idle_keep_alive_connections() -> None:
+    server = DevServer().start()
+    http = Http(server.url)
+    assert http.get("/_health").status == 200  # a keep-alive connection stays open
+    handlers = [t for t in threading.enumerate() if "process_request_thread" in t.name]
+    assert handlers
+    server.stop()
+    wait_for(lambda: not any(t.is_alive() for t in handlers))
+    http.close()
+    server.stop()  # idempotent
