@@ -14,8 +14,15 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from posthog._flags.evaluator import payload_for
-from posthog._flags.events import CalledDedupe, FlagCalled, called_properties, dedupe_key
-from posthog._flags.service import FlagQuery, FlagService
+from posthog._flags.events import (
+    CalledDedupe,
+    FlagCalled,
+    called_properties,
+    dedupe_key,
+    event_flag_properties,
+)
+from posthog._flags.results import Evaluation
+from posthog._flags.service import FlagQuery, FlagService, from_local
 from posthog._transport.base import Transport
 from posthog.contexts import ContextScope, get_context_device_id, get_context_distinct_id
 from posthog.types import (
@@ -114,17 +121,26 @@ class FlagsMixin:
     def feature_enabled(self, key: str, distinct_id: Any = None, **options: Any) -> bool | None:
         """True/False, or ``None`` when the flag could not be computed."""
 
-        def run() -> bool | None:
-            value = self._result(key, distinct_id, options).get_value()
-            return None if value is None else bool(value)
-
-        return self._guard("feature_enabled", run, None)
+        value = self.get_feature_flag(key, distinct_id, **options)
+        return None if value is None else bool(value)
 
     def get_feature_flag(self, key: str, distinct_id: Any = None, **options: Any) -> Any:
         """The variant, True or False; ``None`` when the flag could not be computed."""
-        return self._guard(
-            "get_feature_flag", lambda: self._result(key, distinct_id, options).get_value(), None
-        )
+        try:
+            if self.disabled:
+                return None
+            # hot path: a conclusive local answer without building result objects
+            ev = self._flags.fast(key, distinct_id, options)
+            if ev is None:
+                return self._result(key, distinct_id, options).get_value()
+            if options.get("send_feature_flag_events", True):
+                self._report_local(ev, distinct_id, options.get("disable_geoip"))
+            return ev.value
+        except Exception as exc:
+            if self.debug:
+                raise
+            log.warning("[PostHog] error in get_feature_flag: %r", exc)
+            return None
 
     def get_feature_flag_result(
         self, key: str, distinct_id: Any = None, **options: Any
@@ -194,6 +210,9 @@ class FlagsMixin:
         query = self._query(distinct_id, options, keys)
         if query.distinct_id is None:
             return _nothing()
+        fast = self._flags.local_values(query)
+        if fast is not None:
+            return {"featureFlags": fast[0], "featureFlagPayloads": fast[1]}
         outcome = self._flags.many(query)
         values = {k: r.value for k, r in outcome.records.items() if r.value is not None}
         if not values and outcome.error and outcome.error != "errors_while_computing_flags":
@@ -293,10 +312,20 @@ class FlagsMixin:
         if snapshot.distinct_id is not None and not self.disabled:
             self._report(record, snapshot.distinct_id, snapshot.groups, snapshot.disable_geoip)
 
+    def _report_local(self, ev: Evaluation, distinct_id: Any, geoip: Any) -> None:
+        if self._flag_called.seen(distinct_id, dedupe_key(ev.key, ev.value, None)):
+            return  # the common case: nothing to build
+        minimal = self._flags.store.current.flagset.minimal_flag_called_events
+        self._report(from_local(ev, minimal), distinct_id, {}, geoip)
+
     def _report(
         self, record: FlagRecord, distinct_id: Any, groups: Mapping[str, Any], geoip: Any
     ) -> None:
         """Send ``$feature_flag_called`` once per (distinct id, flag, value, groups)."""
+        if not self._flag_called.first_time(
+            distinct_id, dedupe_key(record.key, record.value, groups)
+        ):
+            return
         read = FlagCalled(
             record.key,
             record.value,
@@ -313,8 +342,6 @@ class FlagsMixin:
             record.evaluated_at,
             record.minimal,
         )
-        if not self._flag_called.first_time(distinct_id, dedupe_key(read, groups)):
-            return
         self.capture(
             "$feature_flag_called",
             distinct_id=distinct_id,
@@ -355,17 +382,7 @@ class FlagsMixin:
             opts.get("flag_keys_filter"),
         )
         outcome = self._flags.many(query)
-        props: dict[str, Any] = {}
-        active = []
-        for key, record in outcome.records.items():
-            if record.value is None:
-                continue
-            props[f"$feature/{key}"] = record.value
-            if record.value is not False:
-                active.append(key)
-        if active:
-            props["$active_feature_flags"] = active
-        return props
+        return event_flag_properties({k: r.value for k, r in outcome.records.items()})
 
     def _geoip_flag(self, value: Any) -> bool:
         return bool(self.disable_geoip if value is None else value)

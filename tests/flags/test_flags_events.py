@@ -142,7 +142,7 @@ def test_minimal_events_trim_to_the_allowlist() -> None:
 
 def test_dedupe_lru_evicts_the_oldest_distinct_id() -> None:
     dedupe = CalledDedupe(max_ids=2)
-    key = dedupe_key(FlagCalled("f", True, None, True), {})
+    key = dedupe_key("f", True, {})
     assert dedupe.first_time("a", key) and dedupe.first_time("b", key)
     assert not dedupe.first_time("a", key)  # "a" is now the most recent
     assert dedupe.first_time("c", key)  # evicts "b"

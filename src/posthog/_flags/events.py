@@ -12,7 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CalledDedupe", "FlagCalled", "called_properties"]
+__all__ = [
+    "CalledDedupe",
+    "FlagCalled",
+    "called_properties",
+    "dedupe_key",
+    "event_flag_properties",
+]
 
 MAX_DISTINCT_IDS = 50_000
 
@@ -98,9 +104,26 @@ def called_properties(read: FlagCalled) -> dict[str, Any]:
     return props
 
 
-def dedupe_key(read: FlagCalled, groups: Mapping[str, Any] | None) -> tuple[Any, ...]:
-    group_part = tuple(sorted((str(k), str(v)) for k, v in (groups or {}).items()))
-    return (read.key, repr(read.value), group_part)
+def dedupe_key(key: str, value: Any, groups: Mapping[str, Any] | None) -> tuple[Any, ...]:
+    """What makes two exposures the same (for one distinct id): flag, value, groups."""
+    group_part = tuple(sorted((str(k), str(v)) for k, v in groups.items())) if groups else ()
+    return (key, repr(value), group_part)
+
+
+def event_flag_properties(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``capture(send_feature_flags=...)``: ``$feature/<key>`` for every resolved flag and
+    ``$active_feature_flags`` (enabled keys, in order; omitted when empty)."""
+    props: dict[str, Any] = {}
+    active = []
+    for key, value in values.items():
+        if value is None:
+            continue
+        props[f"$feature/{key}"] = value
+        if value is not False:
+            active.append(key)
+    if active:
+        props["$active_feature_flags"] = active
+    return props
 
 
 class CalledDedupe:
@@ -126,6 +149,11 @@ class CalledDedupe:
                 return False
             seen.add(key)
             return True
+
+    def seen(self, distinct_id: Any, key: tuple[Any, ...]) -> bool:
+        """True if ``key`` was already recorded for ``distinct_id`` (records nothing)."""
+        seen = self._seen.get(str(distinct_id))
+        return seen is not None and key in seen
 
     def clear(self) -> None:
         with self._lock:

@@ -28,6 +28,7 @@ from posthog._flags.remote import (
 from posthog._flags.results import Evaluation, Reason, Subject
 from posthog._flags.store import Definitions, DefinitionStore
 from posthog._transport.base import Transport
+from posthog.contexts import get_context_device_id
 from posthog.types import FlagRecord
 
 __all__ = ["FlagQuery", "FlagService", "from_local", "from_remote", "make_subject"]
@@ -35,6 +36,15 @@ __all__ = ["FlagQuery", "FlagService", "from_local", "from_remote", "make_subjec
 log = logging.getLogger("posthog")
 
 _GO_REMOTE = (Reason.INCONCLUSIVE, Reason.FLAG_MISSING)
+_FAST_OPTIONS = frozenset(
+    {
+        "person_properties",
+        "only_evaluate_locally",
+        "send_feature_flag_events",
+        "disable_geoip",
+        "device_id",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +299,43 @@ class FlagService:
         if record.error:
             log.warning("[PostHog] flag %r: %s", key, record.error)
         return record
+
+    def fast(self, key: str, distinct_id: Any, options: Mapping[str, Any]) -> Evaluation | None:
+        """The hot path of a single read: a conclusive local ``Evaluation``, or ``None``
+        when the full path is needed (no definitions, groups, inconclusive, ...)."""
+        if distinct_id is None or not _FAST_OPTIONS.issuperset(options):
+            return None
+        flagset = self.store.current.flagset
+        if key not in flagset.flags:
+            return None
+        given = options.get("person_properties")
+        person = dict(given) if given else {}
+        if "distinct_id" not in person:
+            person["distinct_id"] = distinct_id
+        device = options.get("device_id")
+        if device is None:
+            device = get_context_device_id()
+        subject = Subject(str(distinct_id), None if device is None else str(device), {}, person, {})
+        ev = evaluate(flagset, key, subject)
+        return None if ev.reason in _GO_REMOTE else ev
+
+    def local_values(self, query: FlagQuery) -> tuple[dict[str, Any], dict[str, str]] | None:
+        """Bulk hot path: values and payload strings when local evaluation decides every
+        flag (or the call is local-only); ``None`` when the full path is needed."""
+        flagset = self.definitions().flagset
+        if not flagset.flags:
+            return None
+        values: dict[str, Any] = {}
+        payloads: dict[str, str] = {}
+        for key, ev in evaluate_all(flagset, make_subject(query), query.keys).items():
+            if ev.reason in _GO_REMOTE:
+                if not query.only_evaluate_locally:
+                    return None
+                continue
+            values[key] = ev.value
+            if ev.payload is not None:
+                payloads[key] = ev.payload
+        return values, payloads
 
     def many(self, query: FlagQuery) -> Outcome:
         """Evaluate locally what we can; ask the server once for the rest."""
