@@ -143,3 +143,12 @@ def test_capture_v1_retries_only_events_the_server_asks_for() -> None:
         stats = client.stats()
         assert stats.sent == 2 and stats.dropped == {"delivery_failed": 1}
         client.shutdown()
+
+
+def test_posthoganalytics_submodules_are_the_same_modules() -> None:
+    import posthoganalytics.contexts as alias_contexts
+
+    import posthog.contexts as contexts
+
+    assert alias_contexts is contexts
+    assert contexts.__name__ == "posthog.contexts"
