@@ -151,4 +151,4 @@ def test_posthoganalytics_submodules_are_the_same_modules() -> None:
     import posthog.contexts as contexts
 
     assert alias_contexts is contexts
-    assert contexts.__name__ == "posthog.contexts"
+    assert contexts.__name__ == contexts.__spec__.name == "posthog.contexts"
