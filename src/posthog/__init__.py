@@ -13,7 +13,7 @@ Module settings are read on every call; see :mod:`posthog._default`.
 from __future__ import annotations
 
 import builtins
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from posthog import _default
 from posthog._delivery.stats import DeliveryStats, DropReason
@@ -50,6 +50,9 @@ from posthog.types import (
 )
 from posthog.version import VERSION
 
+if TYPE_CHECKING:
+    from posthog.async_client import AsyncClient, AsyncPosthog
+
 __version__ = VERSION
 
 # -- module settings (documented); read by the default client on every call ---------------
@@ -81,6 +84,15 @@ proxy: str | None = None
 ca_bundle: str | None = None
 flag_definitions: Any = None
 default_client: Client | None = None
+
+
+def __getattr__(name: str) -> Any:
+    """``AsyncPosthog``/``AsyncClient`` on first use, so ``import posthog`` never imports httpx."""
+    if name in ("AsyncPosthog", "AsyncClient"):
+        from posthog import async_client
+
+        return getattr(async_client, name)
+    raise AttributeError(f"module 'posthog' has no attribute {name!r}")
 
 
 def setup() -> Client:
@@ -310,6 +322,8 @@ def stats() -> DeliveryStats | None:
 __all__ = [
     "VERSION",
     "APIError",
+    "AsyncClient",
+    "AsyncPosthog",
     "CaptureCompression",
     "CaptureMode",
     "CaptureV1Error",

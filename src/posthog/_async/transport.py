@@ -1,0 +1,102 @@
+"""Async transports: httpx (the ``async`` extra) or a sync ``Transport`` run in a thread.
+
+Like ``posthog._transport`` for the sync client, this is the only async code that knows
+the HTTP library. An ``httpx.AsyncClient`` belongs to the event loop it was first used
+on, so one is kept per loop; a client used under several ``asyncio.run()`` calls gets a
+fresh one for each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Protocol, runtime_checkable
+
+from posthog._transport.base import Request, Response, Transport
+from posthog.exceptions import RequestTimeoutError, TransportError
+
+__all__ = ["AsyncTransport", "HTTPXTransport", "ThreadedTransport", "default_transport"]
+
+
+@runtime_checkable
+class AsyncTransport(Protocol):
+    async def request(self, request: Request) -> Response:
+        """Send one request; raise ``TransportError`` (or a subclass) if it cannot complete."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class HTTPXTransport:
+    """``httpx.AsyncClient`` per event loop; errors mapped to ``posthog.exceptions``."""
+
+    def __init__(
+        self, *, proxy: str | None = None, ca_bundle: str | None = None, max_connections: int = 100
+    ) -> None:
+        import httpx  # the optional 'async' extra; imported only when an async client is built
+
+        self._httpx = httpx
+        self._options: dict[str, Any] = {
+            "limits": httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            "follow_redirects": False,
+        }
+        if proxy:
+            self._options["proxy"] = proxy
+        if ca_bundle:
+            self._options["verify"] = ca_bundle
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: Any = None
+
+    def _for_loop(self) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            self._client = self._httpx.AsyncClient(**self._options)
+            self._loop = loop
+        return self._client
+
+    async def request(self, request: Request) -> Response:
+        httpx = self._httpx
+        client = self._for_loop()
+        try:
+            reply = await client.request(
+                request.method,
+                request.url,
+                headers=dict(request.headers),
+                content=request.body,
+                timeout=request.timeout,
+            )
+        except httpx.TimeoutException as exc:
+            raise RequestTimeoutError(f"request timed out after {request.timeout}s") from exc
+        except httpx.HTTPError as exc:
+            raise TransportError(f"{type(exc).__name__}: {exc}") from exc
+        headers = {k.lower(): v for k, v in reply.headers.items()}
+        return Response(reply.status_code, headers, reply.content)
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None and self._loop is asyncio.get_running_loop():
+            await client.aclose()
+
+
+class ThreadedTransport:
+    """A sync ``Transport`` (e.g. ``MockTransport`` or a custom one) run off the loop."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    async def request(self, request: Request) -> Response:
+        return await asyncio.to_thread(self.transport.request, request)
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.transport.close)
+
+
+def default_transport(transport: Any, proxy: str | None, ca_bundle: str | None) -> AsyncTransport:
+    if transport is None:
+        return HTTPXTransport(proxy=proxy, ca_bundle=ca_bundle)
+    if isinstance(transport, AsyncTransport):
+        return transport
+    if isinstance(transport, Transport):
+        return ThreadedTransport(transport)
+    raise TypeError("transport must be a posthog Transport or an AsyncTransport")

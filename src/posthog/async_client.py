@@ -1,0 +1,411 @@
+"""``AsyncPosthog``: the client for asyncio applications (FastAPI, Starlette, scripts).
+
+Same constructor options and methods as :class:`~posthog.Posthog`. ``capture`` (and the
+other event methods) stay plain, non-blocking calls; flag calls, ``flush``, ``join`` and
+``shutdown`` are awaitable and never block the event loop::
+
+    client = AsyncPosthog("phc_...", host="https://eu.i.posthog.com")
+    client.capture("signed up", distinct_id="u1")
+    if await client.feature_enabled("new-onboarding", "u1"):
+        ...
+    await client.shutdown()
+
+How it is built: a core :class:`~posthog.client.Client` with no delivery thread does
+everything synchronous and pure (arguments, message building, ``before_send``, limits,
+queueing, ``$feature_flag_called`` dedupe); an asyncio task (``posthog._async.delivery``)
+sends its queue with httpx (the ``async`` extra); flag calls run the same evaluator and
+record conversions as the sync client, awaiting only the network. When the loop ends
+(``asyncio.run()`` returning) queued events are delivered within ``shutdown_timeout``;
+events queued while no loop ran are delivered by the interpreter-exit hook.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from posthog._async.delivery import AsyncDelivery
+from posthog._async.flags import AsyncFlags
+from posthog._async.sender import AsyncSender
+from posthog._async.transport import AsyncTransport, default_transport
+from posthog._client_flags import _nothing, _to_result
+from posthog._delivery.stats import DeliveryStats, DropReason
+from posthog._delivery.worker import Lane
+from posthog._flags.evaluator import payload_for
+from posthog._flags.service import FlagQuery
+from posthog._transport.base import Transport
+from posthog.client import Client
+from posthog.types import (
+    FeatureFlagEvaluations,
+    FeatureFlagResult,
+    FlagRecord,
+    FlagsAndPayloads,
+    decode_payload,
+)
+
+__all__ = ["AsyncClient", "AsyncPosthog"]
+
+log = logging.getLogger("posthog")
+T = TypeVar("T")
+
+_FLAG_SETTINGS = ("secret_key", "personal_api_key", "enable_local_evaluation", "flag_definitions")
+
+
+class _Core(Client):
+    """The sync client minus its thread: enqueues, and tells the async delivery."""
+
+    _delivery: AsyncDelivery | None = None
+
+    def _enqueue(self, lane: Lane, item: bytes, ident: str) -> str | None:
+        result = super()._enqueue(lane, item, ident)
+        delivery = self._delivery
+        if result is not None and delivery is not None:
+            delivery.nudge(len(lane.items))
+        return result
+
+    def _at_exit(self, budget: float) -> None:
+        # No loop runs any more: what is still queued goes out through the sync sender.
+        if not self._closed and self._worker.pending():
+            self._closed = True
+            self._worker.close(budget)
+
+    def _after_fork_in_child(self) -> None:
+        super()._after_fork_in_child()
+        if self._delivery is not None:
+            self._delivery.forget()
+
+
+def _bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The constructor arguments by name, exactly as ``Posthog(...)`` would take them."""
+    bound = inspect.signature(Client.__init__).bind(None, *args, **kwargs)
+    options = dict(bound.arguments)
+    options.pop("self")
+    options.update(options.pop("future_options", {}))
+    return options
+
+
+class AsyncPosthog:
+    """An asyncio PostHog client; see the module docstring."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        options = _bind(args, kwargs)
+        if options.pop("sync_mode", False):
+            log.info("[PostHog] AsyncPosthog: sync_mode sends each event at once, in the loop")
+            options["flush_at"] = 1
+        options.pop("thread", None)  # the core has no thread; the loop delivers
+        transport = options.pop("transport", None)
+        flag_options = {name: options.pop(name, None) for name in _FLAG_SETTINGS}
+        sync_transport = transport if isinstance(transport, Transport) else None
+        core = _Core(thread=0, transport=sync_transport, **options)
+        self._core = core
+        self.async_transport: AsyncTransport = default_transport(
+            transport, core.config.proxy, core.config.ca_bundle
+        )
+        self._delivery = AsyncDelivery(
+            core._worker, AsyncSender(core.config, self.async_transport), core.shutdown_timeout
+        )
+        core._delivery = self._delivery
+        secret = flag_options["secret_key"] or flag_options["personal_api_key"]
+        enable_local = flag_options["enable_local_evaluation"]
+        self.secret_key = (secret or "").strip() or None
+        self.personal_api_key = self.secret_key
+        self.poll_interval = float(options.get("poll_interval") or 30)
+        self._flags = AsyncFlags(
+            transport=self.async_transport,
+            host=core.host,
+            api_key=core.api_key,
+            secret=self.secret_key,
+            timeout=core.config.feature_flags_request_timeout_seconds,
+            max_retries=core.config.feature_flags_request_max_retries,
+            poll_interval=lambda: self.poll_interval,
+            enable_local_evaluation=True if enable_local is None else bool(enable_local),
+            definitions=flag_options["flag_definitions"],
+        )
+
+    # -- settings shared with the core -----------------------------------------------------
+    @property
+    def api_key(self) -> str:
+        return self._core.api_key
+
+    @property
+    def host(self) -> str:
+        return self._core.host
+
+    @property
+    def debug(self) -> bool:
+        return self._core.debug
+
+    @debug.setter
+    def debug(self, value: bool) -> None:
+        self._core.debug = value
+
+    @property
+    def disabled(self) -> bool:
+        return self._core.disabled
+
+    @disabled.setter
+    def disabled(self, value: bool) -> None:
+        self._core.disabled = bool(value)
+
+    @property
+    def super_properties(self) -> dict[str, Any]:
+        return self._core.super_properties
+
+    @super_properties.setter
+    def super_properties(self, value: Mapping[str, Any] | None) -> None:
+        self._core.super_properties = value
+
+    @property
+    def enable_exception_autocapture(self) -> bool:
+        return self._core.enable_exception_autocapture
+
+    def stats(self) -> DeliveryStats:
+        return self._core.stats()
+
+    # -- events: plain calls, never blocking -----------------------------------------------
+    def capture(self, *args: Any, **kwargs: Any) -> str | None:
+        """Like :meth:`Posthog.capture`. ``send_feature_flags`` uses local definitions only:
+        a capture never waits for the network."""
+        option = kwargs.get("send_feature_flags")
+        if option and kwargs.get("flags") is None and len(args) <= 1:
+            kwargs = dict(kwargs)
+            kwargs.pop("send_feature_flags")
+            snapshot = self._local_snapshot(kwargs, option)
+            if snapshot is not None:
+                kwargs["flags"] = snapshot
+        return self._core.capture(*args, **kwargs)
+
+    def capture_ai(self, event: str, **kwargs: Any) -> str | None:
+        return self._core.capture_ai(event, **kwargs)
+
+    def page(self, *args: Any, **kwargs: Any) -> str | None:
+        return self._core.page(*args, **kwargs)
+
+    def identify(self, *args: Any, **kwargs: Any) -> str | None:
+        return self._core.identify(*args, **kwargs)
+
+    def set(self, *args: Any, **kwargs: Any) -> str | None:
+        return self._core.set(*args, **kwargs)
+
+    def set_once(self, *args: Any, **kwargs: Any) -> str | None:
+        return self._core.set_once(*args, **kwargs)
+
+    def alias(self, *args: Any, **kwargs: Any) -> str | None:
+        return self._core.alias(*args, **kwargs)
+
+    def group_identify(self, *args: Any, **kwargs: Any) -> str | None:
+        return self._core.group_identify(*args, **kwargs)
+
+    def capture_exception(self, *args: Any, **kwargs: Any) -> str | None:
+        return self._core.capture_exception(*args, **kwargs)
+
+    def _local_snapshot(self, kwargs: dict[str, Any], option: Any) -> Any:
+        opts = option if isinstance(option, Mapping) else {}
+        try:
+            query = self._core._query(
+                kwargs.get("distinct_id"),
+                {
+                    "groups": kwargs.get("groups"),
+                    "person_properties": opts.get("person_properties"),
+                    "group_properties": opts.get("group_properties"),
+                },
+                opts.get("flag_keys_filter"),
+            )
+        except Exception as exc:
+            log.warning("[PostHog] send_feature_flags ignored: %r", exc)
+            return None
+        if query.distinct_id is None:
+            return None
+        records = self._flags.local_only(query)
+        return FeatureFlagEvaluations(query.distinct_id, dict(query.groups), _records=records)
+
+    # -- lifecycle (awaitable) -------------------------------------------------------------
+    async def flush(self, timeout_seconds: float | None = 10) -> bool:
+        """Send everything queued now; wait at most ``timeout_seconds``. True when done."""
+        try:
+            return await self._delivery.flush(timeout_seconds)
+        except Exception as exc:
+            if self.debug:
+                raise
+            log.warning("[PostHog] flush failed: %r", exc)
+            return False
+
+    async def join(self) -> None:
+        """Deliver what is queued (bounded by ``shutdown_timeout``); later events are dropped."""
+        core = self._core
+        core._closed = True
+        done = await self.flush(core.shutdown_timeout)
+        await self._delivery.stop()
+        if not done:
+            leftover = 0
+            for lane in core._lanes:
+                leftover += len(lane.items)
+                lane.items.clear()
+            if leftover:
+                core._reporter.drop(
+                    DropReason.SHUTDOWN, leftover, "shutdown ran out of time before delivery"
+                )
+
+    async def shutdown(self) -> None:
+        """``join()``, stop polling, release connections. Idempotent."""
+        await self.join()
+        await self._flags.close()
+        core = self._core
+        core._shutdown_flags()
+        core._uninstall_exception_hooks()
+        try:
+            await self.async_transport.aclose()
+        except Exception:
+            pass
+
+    async def __aenter__(self) -> AsyncPosthog:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.shutdown()
+
+    # -- feature flags (awaitable) ---------------------------------------------------------
+    async def feature_enabled(
+        self, key: str, distinct_id: Any = None, **options: Any
+    ) -> bool | None:
+        result = await self._guard("feature_enabled", self._result(key, distinct_id, options))
+        value = None if result is None else result.get_value()
+        return None if value is None else bool(value)
+
+    async def get_feature_flag(self, key: str, distinct_id: Any = None, **options: Any) -> Any:
+        result = await self._guard("get_feature_flag", self._result(key, distinct_id, options))
+        return None if result is None else result.get_value()
+
+    async def get_feature_flag_result(
+        self, key: str, distinct_id: Any = None, **options: Any
+    ) -> FeatureFlagResult | None:
+        return await self._guard("get_feature_flag_result", self._result(key, distinct_id, options))
+
+    async def get_feature_flag_payload(
+        self, key: str, distinct_id: Any = None, *, match_value: Any = None, **options: Any
+    ) -> Any:
+        options.setdefault("send_feature_flag_events", False)
+        if match_value is not None:
+            flagset = (await self._flags.definitions()).flagset
+            if key in flagset.flags:
+                return decode_payload(payload_for(flagset, key, match_value))
+        result = await self._guard(
+            "get_feature_flag_payload", self._result(key, distinct_id, options)
+        )
+        return None if result is None else result.payload
+
+    async def _result(
+        self, key: str, distinct_id: Any, options: dict[str, Any]
+    ) -> FeatureFlagResult | None:
+        if self.disabled:
+            return None
+        send_events = options.pop("send_feature_flag_events", True)
+        query = self._core._query(distinct_id, options)
+        if query.distinct_id is None:
+            record = FlagRecord(key, None, None, False, "No distinct_id given", "error",
+                                error="missing_distinct_id")  # fmt: skip
+        else:
+            record = await self._flags.one(query, str(key))
+        if send_events and query.distinct_id is not None:
+            self._core._report(
+                record, query.distinct_id, query.groups, options.get("disable_geoip")
+            )
+        return _to_result(record)
+
+    async def get_all_flags(self, distinct_id: Any = None, **options: Any) -> dict[str, Any] | None:
+        both = await self.get_all_flags_and_payloads(distinct_id, **options)
+        return both["featureFlags"]
+
+    async def get_all_flags_and_payloads(
+        self, distinct_id: Any = None, **options: Any
+    ) -> FlagsAndPayloads:
+        result = await self._guard(
+            "get_all_flags_and_payloads", self._flags_and_payloads(distinct_id, options)
+        )
+        return _nothing() if result is None else result
+
+    async def _flags_and_payloads(
+        self, distinct_id: Any, options: dict[str, Any]
+    ) -> FlagsAndPayloads:
+        if self.disabled:
+            return _nothing()
+        keys = options.pop("flag_keys_to_evaluate", None)
+        query = self._core._query(distinct_id, options, keys)
+        if query.distinct_id is None:
+            return _nothing()
+        outcome = await self._flags.many(query)
+        values = {k: r.value for k, r in outcome.records.items() if r.value is not None}
+        if not values and outcome.error and outcome.error != "errors_while_computing_flags":
+            return _nothing()
+        payloads = {
+            k: r.payload
+            for k, r in outcome.records.items()
+            if r.value is not None
+            and r.payload is not None
+            and decode_payload(r.payload) is not None
+        }
+        return {"featureFlags": values, "featureFlagPayloads": payloads}
+
+    async def evaluate_flags(
+        self, distinct_id: Any = None, *, flag_keys: Sequence[str] | None = None, **options: Any
+    ) -> FeatureFlagEvaluations:
+        """A snapshot for one subject; reads report exposures, ``capture(flags=)`` attaches it."""
+        result = await self._guard(
+            "evaluate_flags", self._snapshot(distinct_id, flag_keys, options)
+        )
+        return FeatureFlagEvaluations() if result is None else result
+
+    async def _snapshot(
+        self, distinct_id: Any, flag_keys: Sequence[str] | None, options: dict[str, Any]
+    ) -> FeatureFlagEvaluations:
+        query: FlagQuery = self._core._query(distinct_id, options, flag_keys)
+        empty = FeatureFlagEvaluations(query.distinct_id, dict(query.groups))
+        if self.disabled or query.distinct_id is None or (flag_keys is not None and not flag_keys):
+            return empty
+        outcome = await self._flags.many(query)
+        return FeatureFlagEvaluations(
+            query.distinct_id,
+            dict(query.groups),
+            options.get("disable_geoip"),
+            outcome.quota_limited,
+            outcome.error,
+            MappingProxyType(outcome.records),
+            self._core._report_from_snapshot,
+            set(),
+        )
+
+    async def load_feature_flags(self) -> None:
+        """Load definitions now (awaitable, bounded) and start the poll task."""
+        if self.disabled:
+            return
+        if self.secret_key is None:
+            log.warning("[PostHog] local evaluation needs a secret_key (personal API key)")
+            return
+        await self._guard("load_feature_flags", self._flags.load())
+        self._flags.ensure_polling()
+
+    def feature_flag_definitions(self) -> list[dict[str, Any]] | None:
+        current = self._flags.store.current
+        if not current.loaded:
+            return None
+        return [dict(f.raw) for f in current.flagset.flags.values()]
+
+    async def get_remote_config_payload(self, key: str) -> Any:
+        if self.disabled:
+            return None
+        return await self._guard("get_remote_config_payload", self._flags.remote_config(key))
+
+    async def _guard(self, name: str, work: Awaitable[T]) -> T | None:
+        try:
+            return await work
+        except Exception as exc:
+            if self.debug:
+                raise
+            log.warning("[PostHog] error in %s: %r", name, exc)
+            return None
+
+
+AsyncClient = AsyncPosthog

@@ -1,0 +1,186 @@
+"""AsyncPosthog events: same wire shape as the sync client, delivered by a task on the
+loop; flush/shutdown are awaitable and never block the loop; the end of ``asyncio.run()``
+and of the interpreter deliver what is queued."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+from async_support import Heartbeat
+
+import posthog
+from posthog import AsyncPosthog, MockTransport, Response
+from support.recording_server import RecordingServer, Reply
+
+
+def make(server: RecordingServer, **kw: Any) -> AsyncPosthog:
+    return AsyncPosthog("phc_async", host=server.url, flush_interval=0.05, **kw)
+
+
+def test_importing_posthog_does_not_import_httpx() -> None:
+    code = "import sys, posthog; assert 'httpx' not in sys.modules; print('ok')"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_capture_and_flush_same_wire_shape_as_sync(server: RecordingServer) -> None:
+    async def main() -> str | None:
+        client = make(server, super_properties={"app": "demo"})
+        ident = client.capture("movie played", distinct_id="u1", properties={"movie": "x"})
+        client.identify("u1", {"email": "a@example.com"})
+        assert await client.flush(5)
+        await client.shutdown()
+        return ident
+
+    ident = asyncio.run(main())
+    events = {e["event"]: e for e in server.wait_for_events(2)}
+    played = events["movie played"]
+    assert played["uuid"] == ident and played["distinct_id"] == "u1"
+    props = played["properties"]
+    assert props["movie"] == "x" and props["app"] == "demo"
+    assert props["$lib"] == "hogwire" and "$os" in props
+    assert events["$identify"]["$set"] == {"email": "a@example.com"}
+    body = server.batches()[0]
+    assert set(body) == {"batch", "historical_migration", "sent_at", "api_key"}
+    assert body["api_key"] == "phc_async"
+
+
+def test_context_follows_tasks(server: RecordingServer) -> None:
+    async def request(client: AsyncPosthog, user: str) -> None:
+        with posthog.new_context():
+            posthog.identify_context(user)
+            posthog.set_context_session(f"s-{user}")
+            await asyncio.sleep(0.01)  # interleave with the other "request"
+            client.capture("step")
+
+    async def main() -> None:
+        client = make(server)
+        await asyncio.gather(*(request(client, u) for u in ("a", "b", "c")))
+        client.capture("no context")
+        await client.shutdown()
+
+    asyncio.run(main())
+    events = server.wait_for_events(4)
+    steps = sorted(
+        (e["distinct_id"], e["properties"]["$session_id"])
+        for e in events[:4]
+        if e["event"] == "step"
+    )
+    assert steps == [("a", "s-a"), ("b", "s-b"), ("c", "s-c")]
+    [loose] = [e for e in events if e["event"] == "no context"]
+    assert loose["properties"]["$process_person_profile"] is False
+
+
+def test_flush_never_blocks_the_loop_while_the_server_is_slow() -> None:
+    with RecordingServer(lambda r: Reply(delay=0.6)) as server:
+
+        async def main() -> tuple[bool, Heartbeat]:
+            client = make(server)
+            client.capture("slow", distinct_id="u")
+            async with Heartbeat() as beat:
+                done = await client.flush(5)
+            await client.shutdown()
+            return done, beat
+
+        done, beat = asyncio.run(main())
+    assert done
+    assert beat.ticks >= 20  # the loop kept running while the request was in flight
+    assert beat.max_gap < 0.3  # and was never held for anything like the 0.6 s response
+
+
+def test_end_of_asyncio_run_delivers_queued_events(server: RecordingServer) -> None:
+    async def main() -> AsyncPosthog:
+        client = AsyncPosthog("phc_async", host=server.url, flush_interval=60, flush_at=1000)
+        for n in range(5):
+            client.capture("queued", distinct_id=f"u{n}")
+        await asyncio.sleep(0)
+        return client  # no flush: asyncio.run() cancels the delivery task
+
+    client = asyncio.run(main())
+    assert len(server.events()) == 5  # delivered before asyncio.run returned
+    assert client.stats().sent == 5
+
+
+def test_events_captured_with_no_loop_are_delivered_at_interpreter_exit(
+    server: RecordingServer,
+) -> None:
+    script = textwrap.dedent(
+        f"""
+        from posthog import AsyncPosthog
+        client = AsyncPosthog("phc_async", host={server.url!r}, flush_interval=60)
+        client.capture("before any loop", distinct_id="u1")
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    [event] = server.wait_for_events(1, timeout=5)
+    assert event["event"] == "before any loop"
+
+
+def test_retry_policy_is_the_sync_one() -> None:
+    answers = iter([Reply(503, {"detail": "busy"}), Reply()])
+    with RecordingServer(lambda r: next(answers, Reply())) as server:
+
+        async def main() -> AsyncPosthog:
+            client = make(server)
+            client.capture("retried", distinct_id="u")
+            assert await client.flush(10)
+            await client.shutdown()
+            return client
+
+        client = asyncio.run(main())
+        assert [r.status for r in server.requests] == [503, 200]
+    stats = client.stats()
+    assert stats.sent == 1 and stats.retried == 1
+
+
+def test_shutdown_drops_later_events_with_a_reason(server: RecordingServer) -> None:
+    async def main() -> AsyncPosthog:
+        client = make(server)
+        client.capture("before", distinct_id="u")
+        await client.shutdown()
+        assert client.capture("after", distinct_id="u") is None
+        await client.shutdown()  # idempotent
+        return client
+
+    client = asyncio.run(main())
+    assert [e["event"] for e in server.events()] == ["before"]
+    assert client.stats().dropped.get("shutdown") == 1
+
+
+def test_a_sync_transport_runs_off_the_loop() -> None:
+    seen: list[str] = []
+
+    def handler(request: Any) -> Response:
+        seen.append(request.url)
+        return Response(200, {}, b'{"status": 1}')
+
+    async def main() -> None:
+        client = AsyncPosthog(
+            "phc", host="http://example.invalid", transport=MockTransport(handler)
+        )
+        client.capture("through the mock", distinct_id="u")
+        assert await client.flush(5)
+        await client.shutdown()
+
+    asyncio.run(main())
+    assert seen == ["http://example.invalid/batch/"]
+
+
+def test_used_again_under_a_second_asyncio_run(server: RecordingServer) -> None:
+    client = make(server)
+
+    async def once(name: str) -> None:
+        client.capture(name, distinct_id="u")
+        assert await client.flush(5)
+
+    asyncio.run(once("first"))
+    asyncio.run(once("second"))
+    assert [e["event"] for e in server.wait_for_events(2)] == ["first", "second"]
