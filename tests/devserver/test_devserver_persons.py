@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from devserver_helpers import Http, event
+from hypothesis import given
+from hypothesis import strategies as st
 
 from posthog_devserver import persons as rules
 from posthog_devserver.persons import MergeAction, PropertyUpdates
@@ -141,3 +143,33 @@ def test_merge_partner_and_group_identify() -> None:
     assert rules.group_identify("$groupidentify", {"$group_type": "c"}) is None
     assert rules.next_group_type_index({"a": 0, "b": 2}) == 1
     assert rules.next_group_type_index({str(i): i for i in range(5)}) is None
+
+
+keys = st.text(min_size=1, max_size=4)
+values = st.integers() | st.text(max_size=3) | st.none()
+props = st.dictionaries(keys, values, max_size=6)
+
+
+@given(before=props, sets=props, once=props, unset=st.lists(keys, max_size=3))
+def test_apply_updates_invariants(
+    before: dict[str, object], sets: dict[str, object], once: dict[str, object], unset: list[str]
+) -> None:
+    after, changed = rules.apply_updates(before, PropertyUpdates(sets, once, tuple(unset)))
+    assert changed == (after != before)
+    for key in unset:
+        assert key not in after
+    for key, value in sets.items():
+        if key not in unset:
+            assert after[key] == value
+    for key, value in once.items():
+        if key not in unset and key not in sets:
+            assert after[key] == before.get(key, value)
+    for key in set(before) - set(sets) - set(once) - set(unset):
+        assert after[key] == before[key]
+
+
+@given(keep=props, other=props)
+def test_merge_keeps_known_values(keep: dict[str, object], other: dict[str, object]) -> None:
+    merged = rules.merge_properties(keep, other)
+    assert set(merged) == set(keep) | set(other)
+    assert all(merged[k] == v for k, v in keep.items())
