@@ -208,6 +208,10 @@ def _event(item: Any, where: str, received: str, person_option: Any = None) -> I
     except (RecursionError, ValueError):
         raise bad_request("invalid_event", f"{where}: event cannot be stored.", where) from None
     process = person_option if person_option is not None else props.get("$process_person_profile")
+    if name == "$groupidentify":
+        # Group updates are about the group: SDKs send them under a throwaway distinct id,
+        # which must not become a person (PostHog does not create one either).
+        process = False
     return IncomingEvent(
         uuid=event_uuid,
         event=name,

@@ -70,6 +70,13 @@ def test_personless_events_create_no_person(http: Http) -> None:
     assert len(http.events(distinct_id="ghost")) == 1
 
 
+def test_group_identify_creates_no_person(http: Http) -> None:
+    group = {"$group_type": "company", "$group_key": "c9", "$group_set": {"name": "Nine"}}
+    http.batch([event("$groupidentify", "0b0f3c4e-throwaway", properties=group)])
+    assert http.persons(distinct_id="0b0f3c4e-throwaway") == []
+    assert http.get_json("/api/groups")["results"][0]["group_key"] == "c9"
+
+
 def test_groups_and_group_type_mapping(http: Http) -> None:
     def ident(gtype: str, key: str, props: dict[str, object]) -> dict[str, object]:
         group_props = {"$group_type": gtype, "$group_key": key, "$group_set": props}
