@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Any
 
-from support.recording_server import Recorded, Reply
+from support.recording_server import Recorded, RecordingServer, Reply
 
 
 class Heartbeat:
@@ -39,6 +39,16 @@ class Heartbeat:
             await self._task
         except asyncio.CancelledError:
             pass
+
+
+def roomy(server: RecordingServer) -> RecordingServer:
+    """Deepen the server's listen backlog (socketserver's default is 5).
+
+    Many clients connecting at once otherwise overflow it, and the kernel's SYN retry
+    adds a full second to some connections: a property of the test server, not the SDK.
+    """
+    server.httpd.socket.listen(512)
+    return server
 
 
 def flags_reply(distinct_id: str, keys: list[str] | None = None) -> dict[str, Any]:

@@ -184,3 +184,47 @@ def test_used_again_under_a_second_asyncio_run(server: RecordingServer) -> None:
     asyncio.run(once("first"))
     asyncio.run(once("second"))
     assert [e["event"] for e in server.wait_for_events(2)] == ["first", "second"]
+
+
+def test_fastapi_lifespan_and_middleware(server: RecordingServer) -> None:
+    import contextlib
+    import warnings
+    from collections.abc import AsyncIterator
+
+    from fastapi import FastAPI
+
+    from posthog.integrations.asgi import PosthogASGIMiddleware
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
+        from fastapi.testclient import TestClient
+
+    client = AsyncPosthog("phc_async", host=server.url, flush_interval=60)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await client.shutdown()  # the documented place: delivers what is queued
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/")
+    async def home() -> dict[str, Any]:
+        client.capture("home")
+        return {"flag": await client.get_feature_flag("beta", "u2")}
+
+    app.add_middleware(PosthogASGIMiddleware, client=client)
+    server.responder = lambda r: (
+        Reply(200, {"flags": {"beta": {"key": "beta", "enabled": True}}})
+        if r.path.startswith("/flags")
+        else Reply()
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
+        with TestClient(app) as browser:
+            response = browser.get("/", headers={"X-POSTHOG-DISTINCT-ID": "u2"})
+            assert response.json() == {"flag": True}
+            assert server.events() == []  # flush_interval is 60 s: nothing sent yet
+    events = {e["event"]: e for e in server.wait_for_events(2)}  # sent by the lifespan's end
+    assert events["home"]["distinct_id"] == "u2"
+    assert events["$feature_flag_called"]["properties"]["$feature_flag_response"] is True

@@ -9,6 +9,7 @@ fresh one for each.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, Protocol, runtime_checkable
 
 from posthog._transport.base import Request, Response, Transport
@@ -30,7 +31,7 @@ class HTTPXTransport:
     """``httpx.AsyncClient`` per event loop; errors mapped to ``posthog.exceptions``."""
 
     def __init__(
-        self, *, proxy: str | None = None, ca_bundle: str | None = None, max_connections: int = 100
+        self, *, proxy: str | None = None, ca_bundle: str | None = None, max_connections: int = 16
     ) -> None:
         import httpx  # the optional 'async' extra; imported only when an async client is built
 
@@ -45,31 +46,47 @@ class HTTPXTransport:
             self._options["proxy"] = proxy
         if ca_bundle:
             self._options["verify"] = ca_bundle
+        self._max = max_connections
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: Any = None
+        self._slots = asyncio.Semaphore(max_connections)
 
-    def _for_loop(self) -> Any:
+    def _for_loop(self) -> tuple[Any, asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
             self._client = self._httpx.AsyncClient(**self._options)
+            self._slots = asyncio.Semaphore(self._max)
             self._loop = loop
-        return self._client
+        return self._client, self._slots
 
     async def request(self, request: Request) -> Response:
+        """One request; ``request.timeout`` bounds all of it, waiting for a connection too.
+
+        Requests beyond ``max_connections`` wait here rather than in httpcore's pool,
+        whose queue handling costs O(waiting x connections) on the loop per completion
+        (a thousand queued flag calls would stall the loop for seconds).
+        """
         httpx = self._httpx
-        client = self._for_loop()
+        client, slots = self._for_loop()
+        deadline = time.monotonic() + request.timeout
+        try:
+            await asyncio.wait_for(slots.acquire(), request.timeout)
+        except asyncio.TimeoutError:
+            raise RequestTimeoutError(f"no connection free within {request.timeout}s") from None
         try:
             reply = await client.request(
                 request.method,
                 request.url,
                 headers=dict(request.headers),
                 content=request.body,
-                timeout=request.timeout,
+                timeout=max(0.001, deadline - time.monotonic()),
             )
         except httpx.TimeoutException as exc:
             raise RequestTimeoutError(f"request timed out after {request.timeout}s") from exc
         except httpx.HTTPError as exc:
             raise TransportError(f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            slots.release()
         headers = {k.lower(): v for k, v in reply.headers.items()}
         return Response(reply.status_code, headers, reply.content)
 

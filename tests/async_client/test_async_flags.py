@@ -1,0 +1,171 @@
+"""AsyncPosthog flags: remote /flags through httpx without blocking the loop (1,000 at
+once), correct values and timeouts, local evaluation from definitions loaded with an
+awaitable GET, snapshots and $feature_flag_called through the normal event path."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from async_support import DEFINITIONS, Heartbeat, flags_responder, roomy
+
+from posthog import AsyncPosthog
+from support.recording_server import Recorded, RecordingServer, Reply
+
+
+def make(server: RecordingServer, **kw: Any) -> AsyncPosthog:
+    return AsyncPosthog("phc_async", host=server.url, flush_interval=0.05, **kw)
+
+
+def test_thousand_concurrent_remote_evaluations_never_block_the_loop() -> None:
+    with roomy(RecordingServer(flags_responder(delay=0.02))) as server:
+
+        async def main() -> tuple[list[Any], Heartbeat, AsyncPosthog]:
+            client = make(server, feature_flags_request_timeout_seconds=20)
+            async with Heartbeat() as beat:
+                values = await asyncio.gather(
+                    *(client.get_feature_flag("beta", f"user-{n}") for n in range(1000))
+                )
+            assert await client.flush(10)
+            await client.shutdown()
+            return values, beat, client
+
+        values, beat, _client = asyncio.run(main())
+        flag_requests = [r for r in server.requests if r.path.startswith("/flags/")]
+        called = [e for e in server.events() if e["event"] == "$feature_flag_called"]
+    assert values == [n % 2 == 0 for n in range(1000)]
+    assert len(flag_requests) == 1000
+    assert flag_requests[0].json()["flag_keys_to_evaluate"] == ["beta"]
+    assert beat.ticks > 10 and beat.max_gap < 1.0  # the loop kept turning throughout
+    assert len(called) == 1000
+    first = next(e for e in called if e["distinct_id"] == "user-0")
+    assert first["properties"]["$feature_flag_response"] is True
+    assert first["properties"]["$feature_flag_request_id"] == "req-user-0"
+    assert first["properties"]["locally_evaluated"] is False
+
+
+def test_timeouts_are_bounded_and_do_not_hold_up_fast_calls() -> None:
+    with roomy(RecordingServer(flags_responder(delay=0.0, slow_delay=3.0))) as server:
+
+        async def main() -> tuple[list[Any], list[float], Heartbeat]:
+            client = make(
+                server,
+                feature_flags_request_timeout_seconds=0.4,
+                feature_flags_request_max_retries=0,
+            )
+
+            async def timed(ident: str) -> tuple[Any, float]:
+                start = time.monotonic()
+                result = await client.get_feature_flag_result("beta", ident)
+                return result, time.monotonic() - start
+
+            async with Heartbeat() as beat:
+                pairs = await asyncio.gather(
+                    *(timed(f"slow-{n}") for n in range(10)), *(timed(f"u{n}") for n in range(10))
+                )
+            await client.shutdown()
+            return [p[0] for p in pairs], [p[1] for p in pairs], beat
+
+        results, elapsed, beat = asyncio.run(main())
+    slow, fast = results[:10], results[10:]
+    assert all(r.get_value() is None and r.error == "timeout" for r in slow)
+    assert max(elapsed[:10]) < 2.0  # bounded by the 0.4 s timeout, not the 3 s server
+    assert [r.get_value() for r in fast] == [n % 2 == 0 for n in range(10)]
+    assert max(elapsed[10:]) < 2.0
+    assert beat.max_gap < 0.3
+
+
+def test_local_evaluation_from_definitions_loaded_over_http(server: RecordingServer) -> None:
+    def respond(rec: Recorded) -> Reply:
+        if rec.path.startswith("/flags/definitions"):
+            return Reply(200, DEFINITIONS, headers={"ETag": '"v1"'})
+        return Reply()
+
+    server.responder = respond
+
+    async def main() -> tuple[Any, ...]:
+        client = make(server, personal_api_key="phx_secret")
+        await client.load_feature_flags()
+        pro = await client.get_feature_flag_result(
+            "local-flag", "u1", person_properties={"plan": "pro"}
+        )
+        free = await client.feature_enabled("local-flag", "u2", person_properties={"plan": "free"})
+        payload = await client.get_feature_flag_payload(
+            "local-flag", "u1", person_properties={"plan": "pro"}
+        )
+        both = await client.get_all_flags_and_payloads("u1", person_properties={"plan": "pro"})
+        definitions = client.feature_flag_definitions()
+        await client.shutdown()
+        return pro, free, payload, both, definitions
+
+    pro, free, payload, both, definitions = asyncio.run(main())
+    assert pro.get_value() is True and pro.locally_evaluated and pro.payload == {"discount": 10}
+    assert free is False
+    assert payload == {"discount": 10}
+    assert both["featureFlags"] == {"local-flag": True, "everyone": True}
+    assert both["featureFlagPayloads"] == {"local-flag": '{"discount": 10}'}
+    assert definitions is not None and {d["key"] for d in definitions} == {"local-flag", "everyone"}
+    paths = [r.path for r in server.requests]
+    assert not any(p.startswith("/flags/?") for p in paths)  # nothing went remote
+    defs = next(r for r in server.requests if r.path.startswith("/flags/definitions"))
+    assert defs.headers["authorization"] == "Bearer phx_secret"
+
+
+def test_snapshot_and_capture_with_flags(server: RecordingServer) -> None:
+    server.responder = flags_responder()
+
+    async def main() -> None:
+        client = make(server)
+        snapshot = await client.evaluate_flags("u2")
+        assert snapshot.get_flag("color") == "blue"
+        assert snapshot.is_enabled("beta") is True
+        client.capture("checkout", distinct_id="u2", flags=snapshot)
+        everything = await client.get_all_flags("u3")
+        assert everything == {"beta": False, "color": "blue"}
+        assert await client.flush(5)
+        await client.shutdown()
+
+    asyncio.run(main())
+    events = {e["event"]: e for e in server.events()}
+    props = events["checkout"]["properties"]
+    assert props["$feature/color"] == "blue" and props["$active_feature_flags"] == ["beta", "color"]
+    assert events["$feature_flag_called"]["distinct_id"] == "u2"
+    flag_calls = [r.json() for r in server.requests if r.path.startswith("/flags/?")]
+    assert len(flag_calls) == 2 and "flag_keys_to_evaluate" not in flag_calls[0]
+
+
+def test_send_feature_flags_uses_local_definitions_only(server: RecordingServer) -> None:
+    async def main() -> None:
+        client = make(server, flag_definitions=DEFINITIONS)
+        client.capture(
+            "with flags",
+            distinct_id="u1",
+            send_feature_flags={"person_properties": {"plan": "pro"}},
+        )
+        assert await client.flush(5)
+        await client.shutdown()
+
+    asyncio.run(main())
+    [event] = server.events()
+    assert event["properties"]["$feature/local-flag"] is True
+    assert event["properties"]["$active_feature_flags"] == ["everyone", "local-flag"]
+    assert all(r.path.startswith("/batch/") for r in server.requests)  # no /flags call
+
+
+def test_errors_become_values(server: RecordingServer) -> None:
+    server.responder = lambda r: Reply(500, {"detail": "boom"}) if "/flags" in r.path else Reply()
+
+    async def main() -> tuple[Any, ...]:
+        client = make(server, feature_flags_request_max_retries=0)
+        result = await client.get_feature_flag_result("beta", "u1")
+        value = await client.get_feature_flag("beta", "u1")
+        everything = await client.get_all_flags("u1")
+        missing_id = await client.get_feature_flag_result("beta")
+        await client.shutdown()
+        return result, value, everything, missing_id
+
+    result, value, everything, missing_id = asyncio.run(main())
+    assert result.get_value() is None and result.error == "api_error_500"
+    assert value is None and everything is None
+    assert missing_id.error == "missing_distinct_id"
