@@ -88,6 +88,8 @@ def test_solo_worker_restores_caller_context_and_flushes_at_task_end(
         assert_caller_context(server)  # flush_interval is 30 s: the task end flushed
         [started, _] = wait_named(server, "celery task started", 2)
         assert started["properties"]["celery_task_name"].startswith("solo_app.")
+        published = wait_named(server, "celery task published", 2)
+        assert {e["distinct_id"] for e in published} == {"caller-7"}  # sent in the caller
         [success] = wait_named(server, "celery task success")
         assert success["properties"]["celery_task_name"] == "solo_app.charge"
         assert success["distinct_id"] == "caller-7"

@@ -30,13 +30,12 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from posthog.contexts import current_scope
+from posthog.contexts import current_scope, new_context
 from posthog.integrations._common import (
-    RequestInfo,
     capture_exception,
-    request_context,
     resolve_client,
     sanitize_header,
+    tracing_ids,
     warn_if_uwsgi_without_threads,
 )
 
@@ -173,31 +172,30 @@ class PosthogCeleryIntegration:
     def _on_publish(
         self, sender: Any = None, headers: dict[str, Any] | None = None, **_: Any
     ) -> None:
-        if not self.propagate_context or headers is None or not self._wanted(sender):
+        if headers is None or not self._wanted(sender):
             return
-        extra = context_headers()
+        if self.capture_task_lifecycle_events:
+            self._lifecycle("celery task published", sender, headers.get("id"))
+        extra = context_headers() if self.propagate_context else {}
         if not extra:
             return
         headers.update(extra)
-        nested = headers.setdefault("headers", {})  # protocol 1 / some result backends
+        nested = headers.setdefault("headers", {})  # where protocol 1 and retries look
         if isinstance(nested, dict):
             nested.update(extra)
-        if self.capture_task_lifecycle_events:
-            self._lifecycle("celery task published", sender, headers.get("id"))
 
     # -- worker side ---------------------------------------------------------------------
     def _on_prerun(self, task_id: Any = None, task: Any = None, **_: Any) -> None:
         if task is None or not self._wanted(task.name):
             return
         found = read_headers(task.request) if self.propagate_context else {}
-        info = RequestInfo(method="TASK", path=str(task.name), headers=_lower(found))
-        manager = request_context(info, client=self.client)
-        manager.__enter__()
-        scope = current_scope()
-        if scope is not None:
-            # request_context tagged HTTP properties; a task has a name instead.
-            scope.tags.clear()
-            scope.tags.update(_tags(found.get(CONTEXT_TAGS)))
+        manager = new_context(fresh=True, capture_exceptions=False, client=self.client)
+        scope = manager.__enter__()
+        ids = tracing_ids(_lower(found))
+        scope.distinct_id = ids.distinct_id
+        scope.session_id = ids.session_id
+        scope.window_id = ids.window_id
+        scope.tags.update(_tags(found.get(CONTEXT_TAGS)))
         with self._lock:
             self._open[str(task_id)] = (manager, time.monotonic())
         if self.capture_task_lifecycle_events:
