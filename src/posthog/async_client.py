@@ -21,23 +21,21 @@ events queued while no loop ran are delivered by the interpreter-exit hook.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Awaitable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from posthog._async.core import AsyncCore, bind_options
 from posthog._async.delivery import AsyncDelivery
 from posthog._async.flags import AsyncFlags
 from posthog._async.sender import AsyncSender
 from posthog._async.transport import AsyncTransport, default_transport
 from posthog._client_flags import _nothing, _to_result
-from posthog._delivery.stats import DeliveryStats, DropReason
-from posthog._delivery.worker import Lane
+from posthog._delivery.stats import DeliveryStats
 from posthog._flags.evaluator import payload_for
 from posthog._flags.service import FlagQuery
 from posthog._transport.base import Transport
-from posthog.client import Client
 from posthog.types import (
     FeatureFlagEvaluations,
     FeatureFlagResult,
@@ -54,44 +52,11 @@ T = TypeVar("T")
 _FLAG_SETTINGS = ("secret_key", "personal_api_key", "enable_local_evaluation", "flag_definitions")
 
 
-class _Core(Client):
-    """The sync client minus its thread: enqueues, and tells the async delivery."""
-
-    _delivery: AsyncDelivery | None = None
-
-    def _enqueue(self, lane: Lane, item: bytes, ident: str) -> str | None:
-        result = super()._enqueue(lane, item, ident)
-        delivery = self._delivery
-        if result is not None and delivery is not None:
-            delivery.nudge(len(lane.items))
-        return result
-
-    def _at_exit(self, budget: float) -> None:
-        # No loop runs any more: what is still queued goes out through the sync sender.
-        if not self._closed and self._worker.pending():
-            self._closed = True
-            self._worker.close(budget)
-
-    def _after_fork_in_child(self) -> None:
-        super()._after_fork_in_child()
-        if self._delivery is not None:
-            self._delivery.forget()
-
-
-def _bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The constructor arguments by name, exactly as ``Posthog(...)`` would take them."""
-    bound = inspect.signature(Client.__init__).bind(None, *args, **kwargs)
-    options = dict(bound.arguments)
-    options.pop("self")
-    options.update(options.pop("future_options", {}))
-    return options
-
-
 class AsyncPosthog:
     """An asyncio PostHog client; see the module docstring."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        options = _bind(args, kwargs)
+        options = bind_options(args, kwargs)
         if options.pop("sync_mode", False):
             log.info("[PostHog] AsyncPosthog: sync_mode sends each event at once, in the loop")
             options["flush_at"] = 1
@@ -99,7 +64,7 @@ class AsyncPosthog:
         transport = options.pop("transport", None)
         flag_options = {name: options.pop(name, None) for name in _FLAG_SETTINGS}
         sync_transport = transport if isinstance(transport, Transport) else None
-        core = _Core(thread=0, transport=sync_transport, **options)
+        core = AsyncCore(thread=0, transport=sync_transport, **options)
         self._core = core
         self.async_transport: AsyncTransport = default_transport(
             transport, core.config.proxy, core.config.ca_bundle
@@ -236,26 +201,17 @@ class AsyncPosthog:
     async def join(self) -> None:
         """Deliver what is queued (bounded by ``shutdown_timeout``); later events are dropped."""
         core = self._core
-        core._closed = True
+        core.close_queue()
         done = await self.flush(core.shutdown_timeout)
         await self._delivery.stop()
         if not done:
-            leftover = 0
-            for lane in core._lanes:
-                leftover += len(lane.items)
-                lane.items.clear()
-            if leftover:
-                core._reporter.drop(
-                    DropReason.SHUTDOWN, leftover, "shutdown ran out of time before delivery"
-                )
+            core.discard_queued("shutdown ran out of time before delivery")
 
     async def shutdown(self) -> None:
         """``join()``, stop polling, release connections. Idempotent."""
         await self.join()
         await self._flags.close()
-        core = self._core
-        core._shutdown_flags()
-        core._uninstall_exception_hooks()
+        self._core.release()
         try:
             await self.async_transport.aclose()
         except Exception:

@@ -228,3 +228,20 @@ def test_fastapi_lifespan_and_middleware(server: RecordingServer) -> None:
     events = {e["event"]: e for e in server.wait_for_events(2)}  # sent by the lifespan's end
     assert events["home"]["distinct_id"] == "u2"
     assert events["$feature_flag_called"]["properties"]["$feature_flag_response"] is True
+
+
+def test_shutdown_out_of_time_counts_what_it_could_not_send() -> None:
+    with RecordingServer(lambda r: Reply(delay=3)) as server:
+
+        async def main() -> tuple[AsyncPosthog, float]:
+            client = make(server, shutdown_timeout=0.3)
+            client.capture("stuck", distinct_id="u")
+            await asyncio.sleep(0.1)  # the batch is in flight
+            start = asyncio.get_running_loop().time()
+            await client.shutdown()
+            return client, asyncio.get_running_loop().time() - start
+
+        client, took = asyncio.run(main())
+    assert took < 2.0  # bounded by shutdown_timeout, not the 3 s server
+    stats = client.stats()
+    assert stats.dropped.get("shutdown") == 1 and stats.sent == 0 and stats.pending == 0

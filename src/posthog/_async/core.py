@@ -1,0 +1,70 @@
+"""The sync client minus its delivery thread, as the core of ``AsyncPosthog``.
+
+Everything before the network - arguments, message building, ``before_send``, size
+limits, queueing, ``$feature_flag_called`` dedupe - is the sync client's own code; this
+subclass only tells the async delivery task when something was queued, and hands what
+is left at interpreter exit (when no loop runs any more) to the sync sender.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from posthog._async.delivery import AsyncDelivery
+from posthog._delivery.stats import DropReason
+from posthog._delivery.worker import Lane
+from posthog.client import Client
+
+__all__ = ["AsyncCore", "bind_options"]
+
+
+class AsyncCore(Client):
+    """Enqueues like the sync client, then nudges the async delivery task."""
+
+    _delivery: AsyncDelivery | None = None
+
+    def _enqueue(self, lane: Lane, item: bytes, ident: str) -> str | None:
+        result = super()._enqueue(lane, item, ident)
+        delivery = self._delivery
+        if result is not None and delivery is not None:
+            delivery.nudge(len(lane.items))
+        return result
+
+    def close_queue(self) -> None:
+        """From now on events are refused (counted as ``shutdown`` drops)."""
+        self._closed = True
+
+    def discard_queued(self, why: str) -> None:
+        """Count what is still queued as dropped at shutdown, and forget it."""
+        leftover = 0
+        for lane in self._lanes:
+            leftover += len(lane.items)
+            lane.items.clear()
+        if leftover:
+            self._reporter.drop(DropReason.SHUTDOWN, leftover, why)
+
+    def release(self) -> None:
+        """The rest of ``shutdown()``: flag state, exception hooks."""
+        self._shutdown_flags()
+        self._uninstall_exception_hooks()
+
+    def _at_exit(self, budget: float) -> None:
+        # No loop runs any more: what is still queued goes out through the sync sender.
+        if not self._closed and self._worker.pending():
+            self._closed = True
+            self._worker.close(budget)
+
+    def _after_fork_in_child(self) -> None:
+        super()._after_fork_in_child()
+        if self._delivery is not None:
+            self._delivery.forget()
+
+
+def bind_options(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The constructor arguments by name, exactly as ``Posthog(...)`` would take them."""
+    bound = inspect.signature(Client.__init__).bind(None, *args, **kwargs)
+    options = dict(bound.arguments)
+    options.pop("self")
+    options.update(options.pop("future_options", {}))
+    return options
