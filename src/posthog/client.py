@@ -18,14 +18,14 @@ from posthog._delivery.sender import Sender
 from posthog._delivery.stats import DeliveryStats, DropReason, Reporter
 from posthog._delivery.worker import Lane, Worker
 from posthog._events import message as build
-from posthog._events.args import resolve_capture
+from posthog._events.args import CaptureCall, resolve_capture
 from posthog._events.batch import MAX_AI_EVENT_BYTES, MAX_EVENT_BYTES
 from posthog._events.encode import encode, encode_complete, expand, full_message, item_size
 from posthog._events.enrich import EventDefaults
 from posthog._events.serialize import CleanReport, loads
 from posthog._transport import HTTPTransport, Transport
 from posthog.config import CaptureCompression, CaptureMode, ClientConfig, normalize_host
-from posthog.contexts import current_scope
+from posthog.contexts import ContextScope, current_scope
 from posthog.exceptions import (
     ClientClosedError,
     EventTooLargeError,
@@ -206,20 +206,7 @@ class Client(FlagsMixin, ExceptionsMixin):
         try:
             call = resolve_capture(args, kwargs)
             scope = current_scope()
-            flag_props = self._capture_flag_properties(call, scope)
-            draft = build.capture_draft(
-                self._defaults,
-                event=call.event,
-                distinct_id=call.distinct_id,
-                properties=call.properties,
-                timestamp=call.timestamp,
-                uuid=call.uuid,
-                groups=call.groups,
-                geoip_disable=self._geoip(call.disable_geoip),
-                flag_properties=flag_props,
-                scope=scope,
-            )
-            return self._admit(draft, ai=False)
+            return self._admit(self._capture_draft(call, scope, flags=True), ai=False)
         except Exception as exc:
             return self._failed("capture", exc)
 
@@ -230,21 +217,25 @@ class Client(FlagsMixin, ExceptionsMixin):
         try:
             call = resolve_capture((event,), kwargs)
             scope = current_scope()
-            draft = build.capture_draft(
-                self._defaults,
-                event=call.event,
-                distinct_id=call.distinct_id,
-                properties=call.properties,
-                timestamp=call.timestamp,
-                uuid=call.uuid,
-                groups=call.groups,
-                geoip_disable=self._geoip(call.disable_geoip),
-                flag_properties=None,
-                scope=scope,
-            )
-            return self._admit(draft, ai=True)
+            return self._admit(self._capture_draft(call, scope, flags=False), ai=True)
         except Exception as exc:
             return self._failed("capture_ai", exc)
+
+    def _capture_draft(
+        self, call: CaptureCall, scope: ContextScope | None, flags: bool
+    ) -> build.Draft:
+        return build.capture_draft(
+            self._defaults,
+            event=call.event,
+            distinct_id=call.distinct_id,
+            properties=call.properties,
+            timestamp=call.timestamp,
+            uuid=call.uuid,
+            groups=call.groups,
+            geoip_disable=self._geoip(call.disable_geoip),
+            flag_properties=self._capture_flag_properties(call, scope) if flags else None,
+            scope=scope,
+        )
 
     def page(
         self, distinct_id: Any = None, url: str | None = None, properties: Any = None, **kwargs: Any
