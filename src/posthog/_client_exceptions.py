@@ -12,12 +12,10 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from posthog._exceptions.chain import ExceptionOptions, build_exception_list
-from posthog._exceptions.frames import stack_frames
-from posthog._exceptions.ratelimit import TokenBuckets
-from posthog._exceptions.variables import VariableOptions
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the builders load on the first captured exception, not at import
+    from posthog._exceptions.chain import ExceptionOptions
+    from posthog._exceptions.ratelimit import TokenBuckets
+    from posthog._exceptions.variables import VariableOptions
     from posthog.config import ClientConfig
 
 __all__ = ["CAPTURED_MARK", "ExceptionsMixin", "already_captured", "mark_captured"]
@@ -136,6 +134,9 @@ class ExceptionsMixin:
             if already_captured(exc, self):
                 return None
             mark_captured(exc, self)
+            from posthog._exceptions.chain import build_exception_list
+            from posthog._exceptions.frames import stack_frames
+
             synthetic = stack_frames() if exc.__traceback__ is None else None
             props: dict[str, Any] = _trace_ids()
             props["$exception_list"] = build_exception_list(
@@ -164,6 +165,9 @@ class ExceptionsMixin:
             return None
 
     def _exception_options(self) -> ExceptionOptions:
+        from posthog._exceptions.chain import ExceptionOptions
+        from posthog._exceptions.variables import VariableOptions
+
         extra = self.config.extra
         variables = None
         if extra.get("capture_exception_code_variables"):
@@ -179,6 +183,8 @@ class ExceptionsMixin:
         return ExceptionOptions(self.project_root, self.in_app_modules, variables)
 
     def _autocapture_buckets(self) -> TokenBuckets | None:
+        from posthog._exceptions.ratelimit import TokenBuckets
+
         extra = self.config.extra
         if not extra.get("enable_exception_autocapture_rate_limiting"):
             return None

@@ -10,7 +10,6 @@ only removes those keys from the event's own properties so no key appears twice.
 from __future__ import annotations
 
 import os
-import platform
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -61,6 +60,8 @@ def _os_release() -> dict[str, str]:
 @lru_cache(maxsize=1)
 def system_context() -> dict[str, str]:
     """Runtime and OS facts, detected once per process (they cannot change while it runs)."""
+    import platform  # only here: detection runs once, when the first client is built
+
     ctx = {
         "$python_runtime": platform.python_implementation(),
         "$python_version": ".".join(str(part) for part in sys.version_info[:3]),
