@@ -27,7 +27,15 @@ from posthog._flags.results import (
     better,
 )
 
-__all__ = ["Evaluation", "Reason", "Subject", "evaluate", "evaluate_all", "payload_for"]
+__all__ = [
+    "Evaluation",
+    "Reason",
+    "Subject",
+    "evaluate",
+    "evaluate_all",
+    "evaluate_person",
+    "payload_for",
+]
 
 _NO_MATCH = object()
 _OUT_OF_ROLLOUT = object()
@@ -35,19 +43,37 @@ _EMPTY: Mapping[str, Any] = {}
 
 
 class _Call:
-    """Per-call state shared by every flag evaluated in one ``evaluate*`` call."""
+    """Per-call state shared by every flag evaluated in one ``evaluate*`` call.
 
-    __slots__ = ("_now", "active", "cache", "flags", "server_side", "subject")
+    Built on every evaluation, so it is kept tiny: the dependency cache and cycle guard
+    are created only when the definitions have dependencies, and the fast person path
+    (``evaluate_person``) builds its ``Subject`` only if something asks for it.
+    """
+
+    __slots__ = ("_now", "_person", "_subject", "active", "cache", "flags", "server_side")
 
     def __init__(
-        self, flags: FlagSet, subject: Subject, server_side: bool, now: datetime | None
+        self, flags: FlagSet, subject: Subject | None, server_side: bool, now: datetime | None
     ) -> None:
         self.flags = flags
-        self.subject = subject
+        self._subject = subject
         self.server_side = server_side
         self._now = now
-        self.cache: dict[tuple[str, int, str], Evaluation] = {}
-        self.active: set[tuple[str, int, str]] = set()
+        self._person: tuple[Mapping[str, Any], Any, str | None] | None = None
+        if flags.has_dependencies:
+            self.cache: dict[tuple[str, int, str], Evaluation] = {}
+            self.active: set[tuple[str, int, str]] = set()
+
+    @property
+    def subject(self) -> Subject:
+        subject = self._subject
+        if subject is None:
+            assert self._person is not None
+            given, distinct_id, device = self._person
+            person = dict(given)
+            person.setdefault("distinct_id", distinct_id)
+            subject = self._subject = Subject(str(distinct_id), device, {}, person, {})
+        return subject
 
     @property
     def now(self) -> datetime:
@@ -57,6 +83,11 @@ class _Call:
 
     def top(self, flag: FlagDefinition) -> Evaluation:
         """Spec 6.2 steps 1-4: decide the context, then match."""
+        if flag.plain:  # active person flag bucketed by distinct id: nothing to decide
+            subject = self.subject
+            if not self.flags.has_dependencies:
+                return match_flag(flag, subject.person_properties, subject.distinct_id, self)
+            return self.run(flag, subject.person_properties, subject.distinct_id)
         if not flag.active:
             return flag.outcomes["disabled"]
         if flag.ensure_experience_continuity and not self.server_side:
@@ -168,6 +199,11 @@ def _condition(
         return pending
     if cond.threshold is not None and hash_prefixed(flag.hash_prefix, bucket) > cond.threshold:
         return _OUT_OF_ROLLOUT
+    return _matched(flag, cond, bucket)
+
+
+def _matched(flag: FlagDefinition, cond: Condition, bucket: str) -> Evaluation:
+    """The precomputed result of a matching condition: override, hashed variant or True."""
     if cond.variant_override is not None:
         return cond.matched[cond.variant_override]
     if flag.variant_table:
@@ -180,7 +216,12 @@ def _condition(
 def match_flag(
     flag: FlagDefinition, props: Mapping[str, Any], bucket: str, call: _Call
 ) -> Evaluation:
-    """Spec 6.2 step 5: early access, holdout, then conditions in order (OR)."""
+    """Spec 6.2 step 5: early access, holdout, then conditions in order (OR).
+
+    Conditions in the flag's own context (``simple``) are evaluated inline -- the hot
+    loop of every evaluation -- and share one rollout hash, which depends only on the
+    flag and the bucketing value. Others go through ``_condition``.
+    """
     if flag.feature_enrollment:
         return _enrollment(flag, props, call)
     holdout = flag.holdout_threshold
@@ -188,18 +229,47 @@ def match_flag(
         return flag.outcomes["holdout"]
     pending: Unresolved | None = None
     out_of_rollout: Condition | None = None
+    rollout = -1.0  # the flag's rollout hash for ``bucket``; computed at most once
     for cond in flag.conditions:
-        result = _condition(flag, cond, props, bucket, call)
-        if isinstance(result, Evaluation):
-            return result
-        if result is _OUT_OF_ROLLOUT:
+        if cond.simple:
+            unresolved: Unresolved | None = None
+            for matcher in cond.matchers:
+                result = matcher(props, call, bucket)
+                if result is True:
+                    continue
+                if result is False:
+                    break
+                if isinstance(result, Unresolved) and (
+                    unresolved is None or unresolved.kind != REQUIRES_SERVER
+                ):
+                    unresolved = result if unresolved is None else better(unresolved, result)
+            else:
+                if unresolved is None:
+                    threshold = cond.threshold
+                    if threshold is not None:
+                        if rollout < 0.0:
+                            rollout = hash_prefixed(flag.hash_prefix, bucket)
+                        if rollout > threshold:
+                            out_of_rollout = out_of_rollout or cond
+                            if flag.early_exit:
+                                break
+                            continue
+                    return _matched(flag, cond, bucket)
+                if unresolved.kind == REQUIRES_SERVER:
+                    return flag.inconclusive(unresolved)
+                pending = better(pending, unresolved)
+            continue
+        outcome = _condition(flag, cond, props, bucket, call)
+        if isinstance(outcome, Evaluation):
+            return outcome
+        if outcome is _OUT_OF_ROLLOUT:
             out_of_rollout = out_of_rollout or cond
             if flag.early_exit:
                 break
-        elif isinstance(result, Unresolved):
-            if result.kind == REQUIRES_SERVER:
-                return flag.inconclusive(result)
-            pending = better(pending, result)
+        elif isinstance(outcome, Unresolved):
+            if outcome.kind == REQUIRES_SERVER:
+                return flag.inconclusive(outcome)
+            pending = better(pending, outcome)
     if pending is not None:
         return flag.inconclusive(pending)
     if out_of_rollout is not None:
@@ -242,6 +312,31 @@ def evaluate(
     return _safe(flag, _Call(flags, subject, server_side, now))
 
 
+def evaluate_person(
+    flags: FlagSet,
+    flag: FlagDefinition,
+    person_properties: Mapping[str, Any],
+    distinct_id: Any,
+    device_id: str | None,
+) -> Evaluation:
+    """``evaluate`` for a caller with no groups, without building a ``Subject`` up front.
+
+    ``person_properties`` must already hold ``distinct_id`` unless
+    ``flags.reads_distinct_id`` is False (then no filter can tell the difference).
+    """
+    call = _Call(flags, None, False, None)
+    call._person = (person_properties, distinct_id, device_id)
+    try:
+        if flag.plain:
+            bucket = distinct_id if distinct_id.__class__ is str else str(distinct_id)
+            if not flags.has_dependencies:
+                return match_flag(flag, person_properties, bucket, call)
+            return call.run(flag, person_properties, bucket)
+        return call.top(flag)
+    except Exception:
+        return flag.inconclusive(Unresolved(UNSUPPORTED, "unexpected evaluation error"))
+
+
 def evaluate_all(
     flags: FlagSet,
     subject: Subject,
@@ -252,11 +347,18 @@ def evaluate_all(
 ) -> dict[str, Evaluation]:
     """Evaluate many flags with one shared cache (dependencies computed once)."""
     call = _Call(flags, subject, server_side, now)
-    wanted = flags.flags.keys() if keys is None else keys
+    index = flags.index if flags.index else flags.flags
     out: dict[str, Evaluation] = {}
-    for key in wanted:
-        flag = flags.flags.get(key)
-        out[key] = _missing(key) if flag is None else _safe(flag, call)
+    top = call.top
+    for key in index if keys is None else keys:
+        flag = index.get(key)
+        if flag is None:
+            out[key] = _missing(key)
+            continue
+        try:
+            out[key] = top(flag)
+        except Exception:
+            out[key] = flag.inconclusive(Unresolved(UNSUPPORTED, "unexpected evaluation error"))
     return out
 
 

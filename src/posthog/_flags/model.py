@@ -37,6 +37,7 @@ class Condition:
     defect: Unresolved | None
     matched: Mapping[bool | str, Evaluation]
     out_of_rollout: Evaluation
+    simple: bool = False  # no defect, no group switch: evaluated inline in the flag's context
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,7 @@ class FlagDefinition:
     conditions: tuple[Condition, ...] = ()
     defect: Unresolved | None = None
     outcomes: Mapping[str, Evaluation] = field(default_factory=dict)
+    plain: bool = False  # active person flag, no continuity/defect/device/enrollment
 
     def evaluation(
         self,
@@ -106,6 +108,10 @@ class FlagSet:
     minimal_flag_called_events: bool
     raw: Mapping[str, Any]
     has_dependencies: bool = False
+    # False only when no filter can read ``distinct_id``: then the caller's person
+    # properties need not be copied to add it (spec 5.4) -- nobody could observe it.
+    reads_distinct_id: bool = True
+    index: dict[str, FlagDefinition] = field(default_factory=dict)  # = flags, a plain dict
 
 
 EMPTY_FLAGSET = FlagSet(MappingProxyType({}), MappingProxyType({}), 1, False, _EMPTY)
@@ -281,6 +287,7 @@ class _Builder:
             defect,
             MappingProxyType(matched),
             out,
+            defect is None and group_type is None and not unknown_group,
         )
 
 
@@ -319,7 +326,15 @@ def _with_outcomes(flag: FlagDefinition) -> FlagDefinition:
         )
     if flag.defect is not None:
         outcomes["defect"] = flag.inconclusive(flag.defect)
-    return _replace(flag, outcomes=MappingProxyType(outcomes))
+    plain = (
+        flag.active
+        and not flag.ensure_experience_continuity
+        and flag.defect is None
+        and flag.group_type is None
+        and not flag.bucket_by_device
+        and not flag.feature_enrollment
+    )
+    return _replace(flag, outcomes=MappingProxyType(outcomes), plain=plain)
 
 
 def _version(data: Mapping[str, Any]) -> int:
@@ -360,9 +375,20 @@ def _parse(data: Mapping[str, Any]) -> FlagSet:
         version,
         data.get("minimal_flag_called_events") is True,
         data,
-        builder.has_dependencies or _cohorts_use_flags(cohorts),
+        builder.has_dependencies or _mentions('"flag"', cohorts),
+        _mentions('"distinct_id"', raw_flags, cohorts),
+        flags,
     )
 
 
-def _cohorts_use_flags(cohorts: Mapping[str, Any]) -> bool:
-    return '"flag"' in json.dumps(cohorts, default=str)
+def _mentions(token: str, *parts: Any) -> bool:
+    """Conservative scan of raw JSON: True whenever ``token`` appears anywhere."""
+    try:
+        return any(token in json.dumps(part, default=_plain) for part in parts)
+    except Exception:  # unserialisable input: assume the worst
+        return True
+
+
+def _plain(value: Any) -> Any:
+    """JSON stand-in for non-dict mappings and other odd values in raw definitions."""
+    return dict(value) if isinstance(value, Mapping) else str(value)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from posthog._flags.evaluator import evaluate, evaluate_all
+from posthog._flags.evaluator import evaluate, evaluate_all, evaluate_person
 from posthog._flags.model import FlagSet
 from posthog._flags.poller import DefinitionLoader, Poller, load_file
 from posthog._flags.remote import (
@@ -306,17 +306,25 @@ class FlagService:
         if distinct_id is None or not _FAST_OPTIONS.issuperset(options):
             return None
         flagset = self.store.current.flagset
-        if key not in flagset.flags:
+        flag = flagset.index.get(key)
+        if flag is None:
             return None
         given = options.get("person_properties")
-        person = dict(given) if given else {}
-        if "distinct_id" not in person:
-            person["distinct_id"] = distinct_id
-        device = options.get("device_id")
-        if device is None:
-            device = get_context_device_id()
-        subject = Subject(str(distinct_id), None if device is None else str(device), {}, person, {})
-        ev = evaluate(flagset, key, subject)
+        if given.__class__ is not dict or (
+            flagset.reads_distinct_id and "distinct_id" not in given
+        ):
+            person = dict(given) if given else {}
+            if "distinct_id" not in person:
+                person["distinct_id"] = distinct_id
+            given = person
+        device = None
+        if not flag.plain or flagset.has_dependencies:  # only then can a device id matter
+            device = options.get("device_id")
+            if device is None:
+                device = get_context_device_id()
+            if device is not None:
+                device = str(device)
+        ev = evaluate_person(flagset, flag, given, distinct_id, device)
         return None if ev.reason in _GO_REMOTE else ev
 
     def local_values(self, query: FlagQuery) -> tuple[dict[str, Any], dict[str, str]] | None:
