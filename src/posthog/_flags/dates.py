@@ -11,8 +11,15 @@ import calendar
 import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
-__all__ = ["DateFilter", "parse_date_filter", "parse_iso", "subtract_months"]
+__all__ = [
+    "DateFilter",
+    "parse_date_filter",
+    "parse_iso",
+    "parse_property_date",
+    "subtract_months",
+]
 
 _RELATIVE_RE = re.compile(r"-?(\d+)([hdwmy])")
 _ISO_RE = re.compile(
@@ -72,6 +79,31 @@ def parse_iso(text: str, now: datetime) -> datetime | None:
     match = _ISO_RE.fullmatch(text.strip())
     if match is None:
         return None
+    return _from_match(match, now)
+
+
+_PARSED: dict[str, datetime | None] = {}
+_PARSED_LIMIT = 4096
+_UNSET: Any = object()
+
+
+def parse_property_date(text: str, now: datetime) -> datetime | None:
+    """``parse_iso`` for property values, remembering answers that cannot depend on
+    ``now`` (text that is not a date at all, or names year, month and day). The same
+    few property strings are read by many flags and calls; the cache is bounded."""
+    cached = _PARSED.get(text, _UNSET) if text.__class__ is str else _UNSET
+    if cached is not _UNSET:
+        return cached  # type: ignore[no-any-return]
+    match = _ISO_RE.fullmatch(text.strip())
+    result = None if match is None else _from_match(match, now)
+    if text.__class__ is str and (match is None or match.group(3) is not None):
+        if len(_PARSED) >= _PARSED_LIMIT:
+            _PARSED.clear()
+        _PARSED[text] = result
+    return result
+
+
+def _from_match(match: re.Match[str], now: datetime) -> datetime | None:
     year, month, day, hour, minute, second, fraction, zone = match.groups()
     try:
         tz = _tz(zone)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
+from hashlib import sha1
 from typing import Any
 
-from posthog._flags.hashing import HOLDOUT_PREFIX, hash_prefixed
+from posthog._flags.hashing import HOLDOUT_PREFIX, SCALE, hash_prefixed
 from posthog._flags.model import Condition, FlagDefinition, FlagSet, payload_key
 from posthog._flags.results import (
     DEPENDENCY,
@@ -38,6 +39,9 @@ __all__ = [
 ]
 
 _NO_MATCH = object()
+_sha1 = sha1
+_from_bytes = int.from_bytes
+_SCALE = SCALE
 _OUT_OF_ROLLOUT = object()
 _EMPTY: Mapping[str, Any] = {}
 
@@ -247,8 +251,9 @@ def match_flag(
                 if unresolved is None:
                     threshold = cond.threshold
                     if threshold is not None:
-                        if rollout < 0.0:
-                            rollout = hash_prefixed(flag.hash_prefix, bucket)
+                        if rollout < 0.0:  # hash_prefixed, inlined
+                            digest = _sha1((flag.hash_prefix + bucket).encode()).digest()
+                            rollout = (_from_bytes(digest[:8], "big") >> 4) / _SCALE
                         if rollout > threshold:
                             out_of_rollout = out_of_rollout or cond
                             if flag.early_exit:
@@ -350,13 +355,18 @@ def evaluate_all(
     index = flags.index if flags.index else flags.flags
     out: dict[str, Evaluation] = {}
     top = call.top
+    # Plain flags skip ``top`` (nothing to decide) when there is no dependency cache.
+    direct = not flags.has_dependencies
+    person, bucket = subject.person_properties, subject.distinct_id
     for key in index if keys is None else keys:
         flag = index.get(key)
         if flag is None:
             out[key] = _missing(key)
             continue
         try:
-            out[key] = top(flag)
+            out[key] = (
+                match_flag(flag, person, bucket, call) if direct and flag.plain else top(flag)
+            )
         except Exception:
             out[key] = flag.inconclusive(Unresolved(UNSUPPORTED, "unexpected evaluation error"))
     return out

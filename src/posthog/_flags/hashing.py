@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from hashlib import sha1
 
-__all__ = ["HOLDOUT_PREFIX", "bucket_hash", "hash_prefixed"]
+__all__ = ["HOLDOUT_PREFIX", "SCALE", "bucket_hash", "hash_prefixed"]
 
-_SCALE = float(0xFFFFFFFFFFFFFFF)
+SCALE = _SCALE = float(0xFFFFFFFFFFFFFFF)
 _from_bytes = int.from_bytes
 
 HOLDOUT_PREFIX = "holdout-"

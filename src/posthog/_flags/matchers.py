@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from posthog._flags.context import Context, Matcher
+from posthog._flags.fused import fuse
 from posthog._flags.operators import InvalidFilter, build_value_test
 from posthog._flags.results import (
     DEPENDENCY,
@@ -54,6 +55,9 @@ def _property_filter(spec: Mapping[str, Any], version: int) -> Matcher:
     except InvalidFilter as why:
         return constant(Unresolved(UNSUPPORTED, f"{why} on property {key!r}"))
     missing = Unresolved(MISSING, f"missing property {key!r}")
+    fused = fuse(key, name, spec.get("value"), version, test, missing)
+    if fused is not None:
+        return fused
     when_absent_server = name == "is_not_set"
 
     def match(props: Mapping[str, Any], ctx: Context, bucket: str) -> MatchResult:

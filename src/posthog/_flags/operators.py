@@ -17,12 +17,12 @@ from typing import Any
 
 from posthog._flags.coerce import NonFinite, as_number, ascii_lower, backend_string, is_truthy
 from posthog._flags.context import Context, ValueTest
-from posthog._flags.dates import parse_date_filter, parse_iso
+from posthog._flags.dates import parse_date_filter, parse_property_date
 from posthog._flags.regex_compat import plain_ascii, translate
 from posthog._flags.results import MISSING, UNSUPPORTED, MatchResult, Unresolved
-from posthog._flags.semver import SEMVER_OPERATORS, compile_semver, parse_version
+from posthog._flags.semver import SEMVER_OPERATORS, compile_semver, parse_property_version
 
-__all__ = ["OPERATORS", "InvalidFilter", "build_value_test"]
+__all__ = ["OPERATORS", "InvalidFilter", "boolean_like", "build_value_test", "filter_text"]
 
 
 class InvalidFilter(ValueError):
@@ -59,20 +59,20 @@ def _unusable(ctx: Context, bad: Unresolved) -> MatchResult:
     return False if ctx.server_side else bad
 
 
-def _filter_text(value: Any, lower: Callable[[str], str]) -> str:
+def filter_text(value: Any, lower: Callable[[str], str]) -> str:
     try:
         return lower(backend_string(value))
     except NonFinite as exc:
         raise InvalidFilter("non-finite filter value") from exc
 
 
-def _boolean_like(value: Any) -> bool:
+def boolean_like(value: Any) -> bool:
     if isinstance(value, bool):
         return True
     if isinstance(value, str):
         return value.lower() in ("true", "false")
     if isinstance(value, list):
-        return bool(value) and all(_boolean_like(item) for item in value)
+        return bool(value) and all(boolean_like(item) for item in value)
     return False
 
 
@@ -80,18 +80,18 @@ def _exact(value: Any, version: int, bad: Unresolved) -> ValueTest:
     """``exact``: backend stringification + Unicode lowercase, v1 boolean shortcut."""
     if isinstance(value, list) and not value:
         return lambda v, ctx: is_truthy(v)
-    if version != 2 and _boolean_like(value):
+    if version != 2 and boolean_like(value):
         target = is_truthy(value)
         return lambda v, ctx: is_truthy(v) == target
     if isinstance(value, list):
-        candidates = frozenset(_filter_text(item, str.lower) for item in value)
+        candidates = frozenset(filter_text(item, str.lower) for item in value)
 
         def in_list(v: Any, ctx: Context) -> MatchResult:
             text = _lowered(v, str.lower, bad)
             return _unusable(ctx, text) if isinstance(text, Unresolved) else text in candidates
 
         return in_list
-    target_text = _filter_text(value, str.lower)
+    target_text = filter_text(value, str.lower)
 
     def equals(v: Any, ctx: Context) -> MatchResult:
         text = _lowered(v, str.lower, bad)
@@ -110,7 +110,7 @@ def _negate(test: ValueTest) -> ValueTest:
 
 def _text(name: str, value: Any, bad: Unresolved) -> ValueTest:
     """Text operators: ASCII-only lowercase on both sides."""
-    needle = _filter_text(value, ascii_lower)
+    needle = filter_text(value, ascii_lower)
     check = _TEXT[name]
 
     def text_test(v: Any, ctx: Context) -> MatchResult:
@@ -144,7 +144,7 @@ def _compile_quietly(pattern: str) -> re.Pattern[str] | None:
 
 
 def _regex(value: Any, negate: bool, deferred_result: Unresolved, bad: Unresolved) -> ValueTest:
-    pattern_text = _filter_text(value, str)
+    pattern_text = filter_text(value, str)
     if pattern_text == "":
         return lambda v, ctx: not negate
     plan = translate(pattern_text)
@@ -195,7 +195,7 @@ def _date(name: str, value: Any, bad: Unresolved) -> ValueTest:
             return moment < limit if before else moment > limit
         if isinstance(v, date):
             return v < limit.date() if before else v > limit.date()
-        parsed = parse_iso(v, ctx.now) if isinstance(v, str) else None
+        parsed = parse_property_date(v, ctx.now) if isinstance(v, str) else None
         if parsed is None:
             return False if ctx.server_side else bad
         return parsed < limit if before else parsed > limit
@@ -211,7 +211,7 @@ def _semver(name: str, value: Any, bad: Unresolved) -> ValueTest:
     def semver_test(v: Any, ctx: Context) -> MatchResult:
         if v is None:
             return False
-        version = parse_version(v)
+        version = parse_property_version(v)
         if version is None:
             return False if ctx.server_side else bad
         return predicate(version)

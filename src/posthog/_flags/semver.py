@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-__all__ = ["Version", "compile_semver", "parse_version"]
+__all__ = ["Version", "compile_semver", "parse_property_version", "parse_version"]
 
 Version = tuple[int, int, int]
 _PART_RE = re.compile(r"0|[1-9]\d*")
@@ -29,6 +29,26 @@ def parse_version(value: object) -> Version | None:
         return None
     numbers = [int(p) for p in parts] + [0] * (3 - len(parts))
     return (numbers[0], numbers[1], numbers[2])
+
+
+_PARSED: dict[str, Version | None] = {}
+_PARSED_LIMIT = 4096
+
+
+def parse_property_version(value: object) -> Version | None:
+    """``parse_version`` with a bounded memo for plain strings (a pure function of them)."""
+    if value.__class__ is not str:
+        return parse_version(value)
+    assert isinstance(value, str)
+    try:
+        return _PARSED[value]
+    except KeyError:
+        pass
+    result = parse_version(value)
+    if len(_PARSED) >= _PARSED_LIMIT:
+        _PARSED.clear()
+    _PARSED[value] = result
+    return result
 
 
 def _interval(low: Version, high: Version) -> Callable[[Version], bool]:
