@@ -15,6 +15,7 @@ Usage: .venv/bin/python benchmarks/flags_bench.py [--calls 50000]
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import socket
@@ -226,6 +227,20 @@ def child(url: str, calls: int) -> dict[str, Any]:
         sample = client.get_all_flags(ident, person_properties=props, only_evaluate_locally=True)
         all_lat.append(clock() - t0)
     every = clock() - start
+    # Untimed: a digest of the answers, so the two SDKs are seen to compute the same thing.
+    digest = hashlib.sha1()
+    for key, ident, props in plan[:5000]:
+        value = get(
+            key,
+            ident,
+            person_properties=props,
+            only_evaluate_locally=True,
+            send_feature_flag_events=False,
+        )
+        digest.update(repr((key, ident, value)).encode())
+    for ident, props in users[:200]:
+        flags = client.get_all_flags(ident, person_properties=props, only_evaluate_locally=True)
+        digest.update(repr(sorted((flags or {}).items())).encode())
     client.shutdown()
     return {
         "evals_per_s": calls / single,
@@ -235,6 +250,7 @@ def child(url: str, calls: int) -> dict[str, Any]:
         "all_per_s": all_calls / every,
         "all_p99_us": _percentile(all_lat, 0.99) * 1e6,
         "all_flags_returned": len(sample or {}),
+        "answers": digest.hexdigest()[:12],
     }
 
 
@@ -328,6 +344,12 @@ def main() -> None:
         print(f"{label:36} {mine:>12} {theirs:>12} {ratio:>8}")
     if ref is None:
         print(f"(reference not measured: {REF_PY} does not exist)")
+    else:
+        same = "same" if ours["answers"] == ref["answers"] else "DIFFERENT"
+        print(
+            f"{'answers (digest of 5,000 + 200 calls)':36} {ours['answers']:>12} "
+            f"{ref['answers']:>12} {same:>8}"
+        )
 
 
 if __name__ == "__main__":

@@ -124,6 +124,42 @@ def _on_numbers(
     return number
 
 
+def _exact_in_list(
+    key: str, value: Any, version: int, test: ValueTest, absent: Callable[[Context], Any]
+) -> Matcher | None:
+    """The commonest filter of all (``plan`` in a list of names), in a single frame."""
+    if not (isinstance(value, list) and value) or (version != 2 and boolean_like(value)):
+        return None
+    candidates = frozenset(filter_text(item, str.lower) for item in value)
+
+    def in_list(props: Mapping[str, Any], ctx: Context, bucket: str) -> MatchResult:
+        v = props.get(key, _MISSING)
+        if v.__class__ is str:
+            return v.lower() in candidates
+        if v is _MISSING:
+            return absent(ctx)  # type: ignore[no-any-return]
+        return test(v, ctx)
+
+    return in_list
+
+
+def _contains(
+    key: str, value: Any, negate: bool, test: ValueTest, absent: Callable[[Context], Any]
+) -> Matcher:
+    """``icontains`` / ``not_icontains`` (e-mail domains and the like) in a single frame."""
+    needle = filter_text(value, ascii_lower)
+
+    def contains(props: Mapping[str, Any], ctx: Context, bucket: str) -> MatchResult:
+        v = props.get(key, _MISSING)
+        if v.__class__ is str:
+            return (needle in (v.lower() if v.isascii() else ascii_lower(v))) is not negate
+        if v is _MISSING:
+            return absent(ctx)  # type: ignore[no-any-return]
+        return test(v, ctx)
+
+    return contains
+
+
 def fuse(
     key: str, name: str, value: Any, version: int, test: ValueTest, missing: Unresolved
 ) -> Matcher | None:
@@ -138,6 +174,12 @@ def fuse(
 
     if name in _NUMERIC:
         return _on_numbers(key, name, value, test, absent)
+    if name in ("icontains", "not_icontains"):
+        return _contains(key, value, name == "not_icontains", test, absent)
+    if name == "exact":
+        in_list = _exact_in_list(key, value, version, test, absent)
+        if in_list is not None:
+            return in_list
     plan = _string_check(name, value, version)
     if plan is None:
         return None
