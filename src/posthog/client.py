@@ -36,6 +36,7 @@ from posthog.exceptions import (
 
 from posthog._client_exceptions import ExceptionsMixin  # isort: skip
 from posthog._client_flags import FlagsMixin  # isort: skip
+from posthog._client_people import PeopleMixin  # isort: skip
 
 __all__ = ["Client", "Posthog"]
 
@@ -44,7 +45,7 @@ log = logging.getLogger("posthog")
 BeforeSend = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 
 
-class Client(FlagsMixin, ExceptionsMixin):
+class Client(PeopleMixin, FlagsMixin, ExceptionsMixin):
     """A PostHog client. Thread-safe; create one per process and share it."""
 
     def __init__(
@@ -236,132 +237,6 @@ class Client(FlagsMixin, ExceptionsMixin):
             flag_properties=self._capture_flag_properties(call, scope) if flags else None,
             scope=scope,
         )
-
-    def page(
-        self, distinct_id: Any = None, url: str | None = None, properties: Any = None, **kwargs: Any
-    ) -> str | None:
-        """``$pageview`` with ``$current_url`` (the classic ``page`` call)."""
-        props = dict(properties or {})
-        if url is not None:
-            props["$current_url"] = url
-        return self.capture("$pageview", distinct_id=distinct_id, properties=props, **kwargs)
-
-    def identify(
-        self,
-        distinct_id: Any = None,
-        properties: Any = None,
-        context: Any = None,
-        timestamp: Any = None,
-        uuid: Any = None,
-        disable_geoip: bool | None = None,
-    ) -> str | None:
-        """``$identify`` with ``$set`` (documented): attach properties to a person."""
-        return self._identity_call(
-            "identify",
-            lambda: build.identify_draft(
-                self._defaults,
-                distinct_id=distinct_id,
-                properties=properties,
-                timestamp=timestamp,
-                uuid=uuid,
-                geoip_disable=self._geoip(disable_geoip),
-                scope=current_scope(),
-            ),
-        )
-
-    def set(self, *args: Any, **kwargs: Any) -> str | None:
-        """``$set`` person properties: ``set(distinct_id=..., properties={...})``."""
-        return self._set_call("$set", args, kwargs)
-
-    def set_once(self, *args: Any, **kwargs: Any) -> str | None:
-        """``$set_once``: set person properties only where not already set."""
-        return self._set_call("$set_once", args, kwargs)
-
-    def alias(
-        self,
-        previous_id: Any,
-        distinct_id: Any = None,
-        timestamp: Any = None,
-        uuid: Any = None,
-        disable_geoip: bool | None = None,
-        context: Any = None,
-    ) -> str | None:
-        return self._identity_call(
-            "alias",
-            lambda: build.alias_draft(
-                self._defaults,
-                previous_id=previous_id,
-                distinct_id=distinct_id,
-                timestamp=timestamp,
-                uuid=uuid,
-                geoip_disable=self._geoip(disable_geoip),
-                scope=current_scope(),
-            ),
-        )
-
-    def group_identify(
-        self,
-        group_type: Any,
-        group_key: Any,
-        properties: Any = None,
-        timestamp: Any = None,
-        uuid: Any = None,
-        disable_geoip: bool | None = None,
-        distinct_id: Any = None,
-        context: Any = None,
-    ) -> str | None:
-        return self._identity_call(
-            "group_identify",
-            lambda: build.group_identify_draft(
-                self._defaults,
-                group_type=group_type,
-                group_key=group_key,
-                properties=properties,
-                timestamp=timestamp,
-                uuid=uuid,
-                geoip_disable=self._geoip(disable_geoip),
-                distinct_id=distinct_id,
-                scope=current_scope(),
-            ),
-        )
-
-    def _set_call(self, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
-        names = ("distinct_id", "properties", "context", "timestamp", "uuid", "disable_geoip")
-        if self.disabled:
-            return None
-        try:
-            if len(args) > len(names):
-                raise InvalidArgumentError(f"{kind[1:]}() got too many positional arguments")
-            values = dict(zip(names, args, strict=False))
-            for name, value in kwargs.items():
-                if name not in names:
-                    raise InvalidArgumentError(f"{kind[1:]}() got unexpected keyword {name!r}")
-                if values.get(name) is not None and value is not None:
-                    raise InvalidArgumentError(f"{kind[1:]}() got {name} twice")
-                values[name] = value
-            draft = build.set_draft(
-                self._defaults,
-                kind=kind,
-                distinct_id=values.get("distinct_id"),
-                properties=values.get("properties"),
-                timestamp=values.get("timestamp"),
-                uuid=values.get("uuid"),
-                geoip_disable=self._geoip(values.get("disable_geoip")),
-                scope=current_scope(),
-            )
-            if draft is None:
-                return None
-            return self._admit(draft, ai=False)
-        except Exception as exc:
-            return self._failed(kind[1:], exc)
-
-    def _identity_call(self, name: str, make: Callable[[], build.Draft]) -> str | None:
-        if self.disabled:
-            return None
-        try:
-            return self._admit(make(), ai=False)
-        except Exception as exc:
-            return self._failed(name, exc)
 
     def _geoip(self, value: Any) -> bool:
         return bool(self.disable_geoip if value is None else value)
