@@ -26,6 +26,7 @@ from posthog._flags.results import (
     Subject,
     Unresolved,
     better,
+    missing_flag,
 )
 
 __all__ = [
@@ -57,13 +58,18 @@ class _Call:
     __slots__ = ("_now", "_person", "_subject", "active", "cache", "flags", "server_side")
 
     def __init__(
-        self, flags: FlagSet, subject: Subject | None, server_side: bool, now: datetime | None
+        self,
+        flags: FlagSet,
+        subject: Subject | None,
+        server_side: bool,
+        now: datetime | None,
+        person: tuple[Mapping[str, Any], Any, str | None] | None = None,
     ) -> None:
         self.flags = flags
         self._subject = subject
         self.server_side = server_side
         self._now = now
-        self._person: tuple[Mapping[str, Any], Any, str | None] | None = None
+        self._person = person
         if flags.has_dependencies:
             self.cache: dict[tuple[str, int, str], Evaluation] = {}
             self.active: set[tuple[str, int, str]] = set()
@@ -259,7 +265,8 @@ def match_flag(
                             if flag.early_exit:
                                 break
                             continue
-                    return _matched(flag, cond, bucket)
+                    fixed = cond.fixed
+                    return fixed if fixed is not None else _matched(flag, cond, bucket)
                 if unresolved.kind == REQUIRES_SERVER:
                     return flag.inconclusive(unresolved)
                 pending = better(pending, unresolved)
@@ -296,12 +303,6 @@ def _enrollment(flag: FlagDefinition, props: Mapping[str, Any], call: _Call) -> 
     return flag.outcomes["enrolled" if enrolled else "not_enrolled"]
 
 
-def _missing(key: str) -> Evaluation:
-    return Evaluation(
-        key, None, None, Reason.FLAG_MISSING, None, "Flag not found", None, None, None, None
-    )
-
-
 def evaluate(
     flags: FlagSet,
     key: str,
@@ -313,7 +314,7 @@ def evaluate(
     """Evaluate one flag locally; never raises."""
     flag = flags.flags.get(key)
     if flag is None:
-        return _missing(key)
+        return missing_flag(key)
     return _safe(flag, _Call(flags, subject, server_side, now))
 
 
@@ -329,8 +330,7 @@ def evaluate_person(
     ``person_properties`` must already hold ``distinct_id`` unless
     ``flags.reads_distinct_id`` is False (then no filter can tell the difference).
     """
-    call = _Call(flags, None, False, None)
-    call._person = (person_properties, distinct_id, device_id)
+    call = _Call(flags, None, False, None, (person_properties, distinct_id, device_id))
     try:
         if flag.plain:
             bucket = distinct_id if distinct_id.__class__ is str else str(distinct_id)
@@ -361,7 +361,7 @@ def evaluate_all(
     for key in index if keys is None else keys:
         flag = index.get(key)
         if flag is None:
-            out[key] = _missing(key)
+            out[key] = missing_flag(key)
             continue
         try:
             out[key] = (

@@ -38,6 +38,7 @@ class Condition:
     matched: Mapping[bool | str, Evaluation]
     out_of_rollout: Evaluation
     simple: bool = False  # no defect, no group switch: evaluated inline in the flag's context
+    fixed: Evaluation | None = None  # the match result when no variant hash is needed
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +289,7 @@ class _Builder:
             MappingProxyType(matched),
             out,
             defect is None and group_type is None and not unknown_group,
+            matched[override] if override is not None else None if flag.variants else matched[True],
         )
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "Reason",
     "Subject",
     "Unresolved",
+    "missing_flag",
 ]
 
 EXPERIENCE_CONTINUITY = "experience_continuity"
@@ -117,3 +118,10 @@ class Evaluation:
     def inconclusive(self) -> bool:
         """True when the caller should ask the server instead."""
         return self.reason is Reason.INCONCLUSIVE
+
+
+def missing_flag(key: str) -> Evaluation:
+    """The result for a key with no loaded definition."""
+    return Evaluation(
+        key, None, None, Reason.FLAG_MISSING, None, "Flag not found", None, None, None, None
+    )

@@ -25,7 +25,7 @@ from posthog._flags.remote import (
     request_flags,
     request_remote_config,
 )
-from posthog._flags.results import Evaluation, Reason, Subject
+from posthog._flags.results import Evaluation, Reason, Subject, missing_flag
 from posthog._flags.store import Definitions, DefinitionStore
 from posthog._transport.base import Transport
 from posthog.contexts import get_context_device_id
@@ -286,7 +286,7 @@ class FlagService:
                 return local
         if query.only_evaluate_locally:
             if local is None:
-                local = from_local(_missing(key), False)
+                local = from_local(missing_flag(key), False)
             log.info("[PostHog] flag %r not evaluated locally: %s", key, local.reason)
             return local
         try:
@@ -357,7 +357,7 @@ class FlagService:
                 record = from_local(ev, minimal)
                 (pending if ev.reason in _GO_REMOTE else records)[key] = record
         elif query.keys:
-            pending = {k: from_local(_missing(k), False) for k in query.keys}
+            pending = {k: from_local(missing_flag(k), False) for k in query.keys}
         ask_all = not flagset.flags and not query.keys
         if query.only_evaluate_locally or not (pending or ask_all):
             records.update(pending)
@@ -403,9 +403,3 @@ class FlagService:
         except Exception as exc:
             log.warning("[PostHog] remote config for %r failed (%s): %s", key, error_code(exc), exc)
             return None
-
-
-def _missing(key: str) -> Evaluation:
-    return Evaluation(
-        key, None, None, Reason.FLAG_MISSING, None, "Flag not found", None, None, None, None
-    )
