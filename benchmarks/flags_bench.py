@@ -9,7 +9,9 @@ Both SDKs load the same definitions from a loopback server (``personal_api_key``
 ``load_feature_flags()``), then evaluate with ``only_evaluate_locally=True``. The
 reference runs from a throwaway virtualenv, never the project's own:
   python3 -m venv benchmarks/.refvenv && benchmarks/.refvenv/bin/pip install posthog==7.91.1
-Usage: .venv/bin/python benchmarks/flags_bench.py [--calls 50000]
+Each side runs ``--rounds`` times, interleaved, and keeps its best figure (other
+processes on the machine can only slow a run down); the ratio of every round is printed
+too. Usage: .venv/bin/python benchmarks/flags_bench.py [--calls 50000] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -297,6 +299,23 @@ class _DefinitionsServer:
         self.httpd.server_close()
 
 
+_HIGHER_IS_BETTER = ("evals_per_s", "all_per_s")
+_LOWER_IS_BETTER = ("p50_us", "p99_us", "all_p99_us")
+
+
+def _best(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per figure, the best round: interference only ever slows a run down."""
+    best = dict(runs[0])
+    for key in _HIGHER_IS_BETTER:
+        best[key] = max(r[key] for r in runs)
+    for key in _LOWER_IS_BETTER:
+        best[key] = min(r[key] for r in runs)
+    best["none"] = max(r["none"] for r in runs)
+    answers = {r["answers"] for r in runs}
+    best["answers"] = answers.pop() if len(answers) == 1 else "unstable"
+    return best
+
+
 def run(python: Path, url: str, calls: int) -> dict[str, Any]:
     out = subprocess.run(
         [str(python), __file__, "--child", url, "--calls", str(calls)],
@@ -312,18 +331,32 @@ def run(python: Path, url: str, calls: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=50_000)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--child")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args.calls)))
         return
     server = _DefinitionsServer(build_definitions())
+    ours_runs: list[dict[str, Any]] = []
+    ref_runs: list[dict[str, Any]] = []
     try:
-        ours = run(OURS_PY, server.url, args.calls)
-        ref = run(REF_PY, server.url, args.calls) if REF_PY.exists() else None
+        # Interleaved rounds (alternating which side goes first), so a burst of load from
+        # other processes hits both sides alike; each side keeps its best figure.
+        for round_no in range(args.rounds):
+            sides = [(OURS_PY, ours_runs)]
+            if REF_PY.exists():
+                sides.append((REF_PY, ref_runs))
+            for python, runs in sides if round_no % 2 == 0 else sides[::-1]:
+                runs.append(run(python, server.url, args.calls))
     finally:
         server.stop()
-    print(f"flags benchmark: 50 flags, {args.calls} get_feature_flag calls, random users")
+    ours = _best(ours_runs)
+    ref = _best(ref_runs) if ref_runs else None
+    print(
+        f"flags benchmark: 50 flags, {args.calls} get_feature_flag calls, random users; "
+        f"best of {args.rounds} interleaved rounds per side"
+    )
     rows = [
         ("get_feature_flag evals/s", "evals_per_s", "{:,.0f}", True),
         ("get_feature_flag p50 (us)", "p50_us", "{:.1f}", False),
@@ -345,6 +378,10 @@ def main() -> None:
     if ref is None:
         print(f"(reference not measured: {REF_PY} does not exist)")
     else:
+        for label, key in (("evals/s", "evals_per_s"), ("get_all_flags/s", "all_per_s")):
+            pairs = zip(ours_runs, ref_runs, strict=True)
+            ratios = " ".join(f"{mine[key] / theirs[key]:.1f}x" for mine, theirs in pairs)
+            print(f"{'ratio per round, ' + label:36} {ratios}")
         same = "same" if ours["answers"] == ref["answers"] else "DIFFERENT"
         print(
             f"{'answers (digest of 5,000 + 200 calls)':36} {ours['answers']:>12} "
