@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
-from hashlib import sha1
 from typing import Any
 
-from posthog._flags.hashing import HOLDOUT_PREFIX, SCALE, hash_prefixed
+from posthog._flags.hashing import HOLDOUT_PREFIX, SCALE, hash_prefixed, sha1, top64
 from posthog._flags.model import Condition, FlagDefinition, FlagSet, payload_key
 from posthog._flags.results import (
     DEPENDENCY,
@@ -40,8 +39,6 @@ __all__ = [
 ]
 
 _NO_MATCH = object()
-_sha1 = sha1
-_from_bytes = int.from_bytes
 _SCALE = SCALE
 _OUT_OF_ROLLOUT = object()
 _EMPTY: Mapping[str, Any] = {}
@@ -256,10 +253,11 @@ def match_flag(
             else:
                 if unresolved is None:
                     threshold = cond.threshold
-                    if threshold is not None:
+                    # A hash is at most 1.0, so a 100 % rollout needs no hash at all.
+                    if threshold is not None and threshold < 1.0:
                         if rollout < 0.0:  # hash_prefixed, inlined
-                            digest = _sha1((flag.hash_prefix + bucket).encode()).digest()
-                            rollout = (_from_bytes(digest[:8], "big") >> 4) / _SCALE
+                            digest = sha1((flag.hash_prefix + bucket).encode()).digest()
+                            rollout = (top64(digest)[0] >> 4) / _SCALE
                         if rollout > threshold:
                             out_of_rollout = out_of_rollout or cond
                             if flag.early_exit:

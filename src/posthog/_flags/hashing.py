@@ -7,12 +7,32 @@
 
 from __future__ import annotations
 
-from hashlib import sha1
+import hashlib
+from collections.abc import Callable
+from struct import Struct
+from typing import Protocol
 
-__all__ = ["HOLDOUT_PREFIX", "SCALE", "bucket_hash", "hash_prefixed"]
+
+class _Digest(Protocol):
+    def digest(self) -> bytes: ...
+
+
+def _pick_sha1() -> Callable[[bytes], _Digest]:
+    """CPython's own SHA-1 (same digest, less per-call set-up than OpenSSL's for short
+    input) when the interpreter has it; ``hashlib.sha1`` otherwise."""
+    try:
+        import _sha1  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:  # pragma: no cover - builds without the builtin module
+        return hashlib.sha1
+    return _sha1.sha1  # type: ignore[no-any-return, unused-ignore]
+
+
+sha1 = _pick_sha1()
+
+__all__ = ["HOLDOUT_PREFIX", "SCALE", "bucket_hash", "hash_prefixed", "sha1", "top64"]
 
 SCALE = _SCALE = float(0xFFFFFFFFFFFFFFF)
-_from_bytes = int.from_bytes
+top64 = Struct(">Q").unpack_from  # the first 8 digest bytes as a big-endian integer
 
 HOLDOUT_PREFIX = "holdout-"
 
@@ -24,5 +44,5 @@ def bucket_hash(key: str, value: object, salt: str = "", sep: str = ".") -> floa
 
 def hash_prefixed(prefix: str, rest: str) -> float:
     """Hash ``prefix + rest``; the evaluator precomputes ``prefix`` once per flag."""
-    digest = sha1((prefix + rest).encode("utf-8")).digest()
-    return (_from_bytes(digest[:8], "big") >> 4) / _SCALE
+    high: int = top64(sha1((prefix + rest).encode()).digest())[0]
+    return (high >> 4) / _SCALE
