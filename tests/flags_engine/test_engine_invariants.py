@@ -55,6 +55,8 @@ def test_negation_pairs_are_complements_when_conclusive(pair, filter_value, prop
         return
     if pair[0] in ("gt", "lt") and positive is False and negative is False:
         return  # a non-numeric property is False for every numeric operator
+    if pair[0] == "semver_eq" and prop_value is None and not positive and not negative:
+        return  # spec 6.4 (5): a None property is False for semver operators, both ways
     assert positive is not negative
 
 
