@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from posthog._flags.evaluator import payload_for
 from posthog._flags.events import (
     CalledDedupe,
     FlagCalled,
@@ -21,8 +20,6 @@ from posthog._flags.events import (
     dedupe_key,
     event_flag_properties,
 )
-from posthog._flags.results import Evaluation
-from posthog._flags.service import FlagQuery, FlagService, from_local
 from posthog._transport.base import Transport
 from posthog.contexts import ContextScope, get_context_device_id, get_context_distinct_id
 from posthog.types import (
@@ -34,11 +31,28 @@ from posthog.types import (
     decode_payload,
 )
 
+if TYPE_CHECKING:
+    from posthog._flags.results import Evaluation
+    from posthog._flags.service import FlagQuery, FlagService
+
 __all__ = ["FlagsMixin"]
 
 log = logging.getLogger("posthog")
 
 T = TypeVar("T")
+
+_engine: Any = None
+
+
+def _service_module() -> Any:
+    """``posthog._flags.service`` and the engine behind it load on first flag use: a
+    capture-only application never pays their import time."""
+    global _engine
+    if _engine is None:
+        from posthog._flags import service
+
+        _engine = service
+    return _engine
 
 
 class FlagsMixin:
@@ -69,17 +83,27 @@ class FlagsMixin:
         self.personal_api_key = self.secret_key
         self._poll_interval = float(poll_interval)
         self._flag_called = CalledDedupe()
-        self._flags = FlagService(
-            transport=self.transport,
-            host=self.host,
-            api_key=self.api_key,
-            secret=self.secret_key,
-            timeout=self.config.feature_flags_request_timeout_seconds,
-            max_retries=self.config.feature_flags_request_max_retries,
-            poll_interval=lambda: self._poll_interval,
-            enable_local_evaluation=enable_local_evaluation,
-            definitions=flag_definitions,
-        )
+        self._flag_service: FlagService | None = None
+        self._flag_service_options = (enable_local_evaluation, flag_definitions)
+
+    @property
+    def _flags(self) -> FlagService:
+        service = self._flag_service
+        if service is None:
+            enable_local_evaluation, flag_definitions = self._flag_service_options
+            service = _service_module().FlagService(
+                transport=self.transport,
+                host=self.host,
+                api_key=self.api_key,
+                secret=self.secret_key,
+                timeout=self.config.feature_flags_request_timeout_seconds,
+                max_retries=self.config.feature_flags_request_max_retries,
+                poll_interval=lambda: self._poll_interval,
+                enable_local_evaluation=enable_local_evaluation,
+                definitions=flag_definitions,
+            )
+            self._flag_service = service
+        return service
 
     def _capture_flag_properties(
         self, call: Any, scope: ContextScope | None
@@ -100,11 +124,13 @@ class FlagsMixin:
             return None
 
     def _shutdown_flags(self) -> None:
-        self._flags.close()
+        if self._flag_service is not None:
+            self._flag_service.close()
         self._flag_called.clear()
 
     def _flags_after_fork(self) -> None:
-        self._flags.after_fork()
+        if self._flag_service is not None:
+            self._flag_service.after_fork()
 
     # -- settings --------------------------------------------------------------------------
     @property
@@ -115,7 +141,8 @@ class FlagsMixin:
     @poll_interval.setter
     def poll_interval(self, value: float) -> None:
         self._poll_interval = float(value)
-        self._flags.interval_changed()
+        if self._flag_service is not None:
+            self._flag_service.interval_changed()
 
     # -- single flags ----------------------------------------------------------------------
     def feature_enabled(self, key: str, distinct_id: Any = None, **options: Any) -> bool | None:
@@ -159,13 +186,13 @@ class FlagsMixin:
             options.setdefault("send_feature_flag_events", False)
             if match_value is not None:
                 flagset = self._flags.definitions().flagset
+                payload_for = _service_module().payload_for
                 if key in flagset.flags and not options["send_feature_flag_events"]:
                     return decode_payload(payload_for(flagset, key, match_value))
             result = self._result(key, distinct_id, options)
             if match_value is not None and result.locally_evaluated:
-                return decode_payload(
-                    payload_for(self._flags.store.current.flagset, key, match_value)
-                )
+                flagset = self._flags.store.current.flagset
+                return decode_payload(_service_module().payload_for(flagset, key, match_value))
             return result.payload
 
         return self._guard("get_feature_flag_payload", run, None)
@@ -286,7 +313,7 @@ class FlagsMixin:
         ident = distinct_id if distinct_id is not None else get_context_distinct_id()
         device = options.get("device_id")
         geoip = options.get("disable_geoip")
-        return FlagQuery(
+        query: FlagQuery = _service_module().FlagQuery(
             ident,
             dict(options.get("groups") or {}),
             dict(options.get("person_properties") or {}),
@@ -296,6 +323,7 @@ class FlagsMixin:
             device if device is not None else get_context_device_id(),
             None if keys is None else [str(k) for k in keys],
         )
+        return query
 
     def _guard(self, name: str, run: Callable[[], T], default: T) -> T:
         try:
@@ -316,7 +344,7 @@ class FlagsMixin:
         if self._flag_called.seen(distinct_id, dedupe_key(ev.key, ev.value, None)):
             return  # the common case: nothing to build
         minimal = self._flags.store.current.flagset.minimal_flag_called_events
-        self._report(from_local(ev, minimal), distinct_id, {}, geoip)
+        self._report(_service_module().from_local(ev, minimal), distinct_id, {}, geoip)
 
     def _report(
         self, record: FlagRecord, distinct_id: Any, groups: Mapping[str, Any], geoip: Any
@@ -371,7 +399,7 @@ class FlagsMixin:
         local_only = opts.get("only_evaluate_locally")
         if local_only is None:
             local_only = bool(self._flags.store.current.flagset.flags)
-        query = FlagQuery(
+        query = _service_module().FlagQuery(
             ident,
             dict(call.groups or {}),
             dict(opts.get("person_properties") or {}),

@@ -1,12 +1,34 @@
 """Local feature-flag evaluation: parse definitions once, evaluate purely.
 
-This package never does I/O and never imports the event or delivery layers.
+This package never does I/O and never imports the event or delivery layers. Its names
+load on first use (PEP 562), so importing a light submodule such as
+``posthog._flags.events`` does not pull in the whole engine.
 """
 
-from posthog._flags.evaluator import evaluate, evaluate_all, payload_for
-from posthog._flags.hashing import bucket_hash
-from posthog._flags.model import EMPTY_FLAGSET, FlagDefinition, FlagSet, parse_definitions
-from posthog._flags.results import Evaluation, Reason, Subject
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from posthog._flags.evaluator import evaluate, evaluate_all, payload_for
+    from posthog._flags.hashing import bucket_hash
+    from posthog._flags.model import EMPTY_FLAGSET, FlagDefinition, FlagSet, parse_definitions
+    from posthog._flags.results import Evaluation, Reason, Subject
+
+_WHERE = {
+    "evaluate": "evaluator",
+    "evaluate_all": "evaluator",
+    "payload_for": "evaluator",
+    "bucket_hash": "hashing",
+    "EMPTY_FLAGSET": "model",
+    "FlagDefinition": "model",
+    "FlagSet": "model",
+    "parse_definitions": "model",
+    "Evaluation": "results",
+    "Reason": "results",
+    "Subject": "results",
+}
 
 __all__ = [
     "EMPTY_FLAGSET",
@@ -21,3 +43,12 @@ __all__ = [
     "parse_definitions",
     "payload_for",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from posthog._flags.evaluator import evaluate, evaluate_all, evaluate_person
+from posthog._flags.evaluator import evaluate, evaluate_all, evaluate_person, payload_for
 from posthog._flags.model import FlagSet
 from posthog._flags.poller import DefinitionLoader, Poller, load_file
 from posthog._flags.remote import (
@@ -31,7 +31,7 @@ from posthog._transport.base import Transport
 from posthog.contexts import get_context_device_id
 from posthog.types import FlagRecord
 
-__all__ = ["FlagQuery", "FlagService", "from_local", "from_remote", "make_subject"]
+__all__ = ["FlagQuery", "FlagService", "from_local", "from_remote", "make_subject", "payload_for"]
 
 log = logging.getLogger("posthog")
 
