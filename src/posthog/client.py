@@ -233,8 +233,14 @@ class Client(PeopleMixin, FlagsMixin, ExceptionsMixin):
             timestamp=call.timestamp,
             uuid=call.uuid,
             groups=call.groups,
-            geoip_disable=self._geoip(call.disable_geoip),
-            flag_properties=self._capture_flag_properties(call, scope) if flags else None,
+            geoip_disable=bool(
+                self.disable_geoip if call.disable_geoip is None else call.disable_geoip
+            ),
+            flag_properties=(
+                self._capture_flag_properties(call, scope)
+                if flags and (call.flags is not None or call.send_feature_flags)
+                else None
+            ),
             scope=scope,
         )
 
@@ -279,18 +285,20 @@ class Client(PeopleMixin, FlagsMixin, ExceptionsMixin):
 
     def _enqueue(self, lane: Lane, item: bytes, ident: str) -> str | None:
         items = lane.items
-        if len(items) >= self.config.max_queue_size:
+        config = self.config
+        if len(items) >= config.max_queue_size:
             return self._refuse(
                 DropReason.QUEUE_FULL,
-                QueueFullError(f"{lane.name} queue is full ({self.config.max_queue_size} events)"),
+                QueueFullError(f"{lane.name} queue is full ({config.max_queue_size} events)"),
             )
         items.append(item)
         self._reporter.count_queued()
         if self._threaded:
             worker = self._worker
-            worker.ensure_started()
+            if worker._thread is None:
+                worker.ensure_started()
             n = len(items)
-            if (n == 1 or n >= self.config.flush_at) and not worker.wake.is_set():
+            if (n == 1 or n >= config.flush_at) and not worker.wake.is_set():
                 worker.wake.set()
         return ident
 

@@ -68,12 +68,13 @@ def _merge(call: CaptureCall, name: str, value: Any, given: dict[str, Any]) -> N
 
 
 def resolve_capture(args: Sequence[Any], kwargs: Mapping[str, Any]) -> CaptureCall:
-    if len(args) == 1 and "event" not in kwargs and _OPTIONS.issuperset(kwargs):
-        call = CaptureCall(args[0])  # the common current-style call: nothing to reconcile
-        for name, value in kwargs.items():
-            if name != "context":
-                setattr(call, name, value)
-        return call
+    if (
+        len(args) == 1
+        and "event" not in kwargs
+        and "context" not in kwargs
+        and _OPTIONS.issuperset(kwargs)
+    ):
+        return CaptureCall(args[0], **kwargs)  # the common current-style call
     unknown = set(kwargs) - _OPTIONS
     if unknown:
         raise InvalidArgumentError(f"capture() got unexpected keyword(s): {sorted(unknown)}")

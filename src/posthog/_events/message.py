@@ -88,6 +88,8 @@ def _finish(
 
 
 def _event_name(event: Any) -> str:
+    if type(event) is str and event and not event.isspace():
+        return event
     if not isinstance(event, str) or not event.strip():
         raise InvalidArgumentError(f"event name must be a non-empty string, got {event!r}")
     return event
