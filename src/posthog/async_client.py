@@ -30,11 +30,11 @@ from posthog._async.core import AsyncCore, bind_options
 from posthog._async.delivery import AsyncDelivery
 from posthog._async.flags import AsyncFlags
 from posthog._async.sender import AsyncSender
-from posthog._async.transport import AsyncTransport, default_transport
 from posthog._client_flags import _nothing, _to_result
 from posthog._delivery.stats import DeliveryStats
 from posthog._flags.evaluator import payload_for
 from posthog._flags.service import FlagQuery
+from posthog._transport.asynchronous import AsyncTransport, default_transport
 from posthog._transport.base import Transport
 from posthog.types import (
     FeatureFlagEvaluations,

@@ -55,6 +55,10 @@ def _decode(headers: dict[str, str], raw: bytes) -> bytes:
     return raw
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # many clients connecting at once must not wait for SYN retries
+
+
 class RecordingServer:
     def __init__(self, responder: Callable[[Recorded], Reply] | None = None) -> None:
         self.responder = responder or (lambda _r: Reply())
@@ -109,9 +113,11 @@ class RecordingServer:
             do_POST = _handle
             do_GET = _handle
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def _record(self, rec: Recorded) -> None:
         with self._cond:

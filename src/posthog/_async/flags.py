@@ -15,7 +15,6 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from posthog._async.transport import AsyncTransport
 from posthog._flags.evaluator import evaluate, evaluate_all
 from posthog._flags.poller import DEFINITIONS_PATH, LEGACY_PATH, interpret, load_file
 from posthog._flags.poller import Outcome as FetchOutcome
@@ -40,6 +39,7 @@ from posthog._flags.service import (
     make_subject,
 )
 from posthog._flags.store import Definitions, DefinitionStore
+from posthog._transport.asynchronous import AsyncTransport
 from posthog._transport.base import Request
 from posthog.exceptions import APIError, QuotaLimitError, TransportError
 from posthog.types import FlagRecord

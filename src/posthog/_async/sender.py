@@ -33,7 +33,7 @@ from posthog._transport.base import MockTransport, Request, Response
 from posthog.config import CaptureMode, ClientConfig
 from posthog.exceptions import APIError, CaptureV1Error, PostHogError, TransportError
 
-from posthog._async.transport import AsyncTransport  # isort: skip
+from posthog._transport.asynchronous import AsyncTransport  # isort: skip
 
 __all__ = ["AsyncSender"]
 

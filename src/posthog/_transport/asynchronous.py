@@ -1,6 +1,6 @@
 """Async transports: httpx (the ``async`` extra) or a sync ``Transport`` run in a thread.
 
-Like ``posthog._transport`` for the sync client, this is the only async code that knows
+With the sync transports beside it, this is the only code that knows
 the HTTP library. An ``httpx.AsyncClient`` belongs to the event loop it was first used
 on, so one is kept per loop; a client used under several ``asyncio.run()`` calls gets a
 fresh one for each.
