@@ -8,6 +8,7 @@ every event not delivered is counted under a reason (see :meth:`Client.stats`).
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -167,6 +168,10 @@ class Client(PeopleMixin, FlagsMixin, ExceptionsMixin):
             flag_definitions=flag_definitions,
         )
         _lifecycle.register(self)
+        if self._threaded and "uwsgi" in sys.modules:
+            from posthog.integrations._common import warn_if_uwsgi_without_threads
+
+            warn_if_uwsgi_without_threads()  # without threads our worker would never run
         if enable_exception_autocapture:
             self._install_exception_hooks()
 

@@ -153,3 +153,23 @@ def test_gevent_monkey_patched_process_delivers(server: RecordingServer) -> None
     env = {**os.environ, "PYTHONPATH": SRC}
     subprocess.run([sys.executable, "-c", script], check=True, env=env, timeout=60)
     assert len(server.wait_for_events(200, timeout=5)) == 200
+
+
+def test_uwsgi_without_threads_gets_one_clear_warning_from_the_client() -> None:
+    script = textwrap.dedent(
+        """
+        import sys, types
+        fake = types.ModuleType("uwsgi")
+        fake.opt = {"master": True}
+        sys.modules["uwsgi"] = fake
+        import posthog
+        posthog.Posthog("phc", host="http://127.0.0.1:9", send=True)
+        posthog.Posthog("phc2", host="http://127.0.0.1:9", send=True)
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": SRC}
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, timeout=60, capture_output=True, text=True
+    )
+    assert out.returncode == 0
+    assert out.stderr.count("uWSGI is running without threads") == 1
