@@ -21,9 +21,10 @@ from posthog._events.exchange import (
     Step,
     exchange,
 )
-from posthog._transport.base import Response
+from posthog._flags.remote import flags_exchange
+from posthog._transport.base import Request, Response
 from posthog.config import CaptureMode, ClientConfig
-from posthog.exceptions import APIError, CaptureV1Error, RequestTimeoutError
+from posthog.exceptions import APIError, CaptureV1Error, QuotaLimitError, RequestTimeoutError
 
 EVENTS = [
     json.dumps({"event": f"e{i}", "distinct_id": "u", "uuid": f"id-{i}"}).encode() for i in range(3)
@@ -168,3 +169,30 @@ def test_send_answered_with_a_bool_is_a_driver_bug() -> None:
     first(steps)
     with pytest.raises(TypeError):
         steps.send(True)
+
+
+# -- /flags: the same shape, in _flags (which never imports _events) -------------------
+def test_flags_exchange_retries_502_once_then_reads_the_answer() -> None:
+    steps = flags_exchange("http://h/", {"distinct_id": "u"}, timeout=3.0, max_retries=1)
+    request = next(steps)
+    assert isinstance(request, Request) and request.url == "http://h/flags/?v=4"
+    assert request.timeout == 3.0
+    assert steps.send(Response(502)) == pytest.approx(0.3)
+    assert steps.send(None) == request  # the same request again
+    with pytest.raises(StopIteration) as done:
+        steps.send(ok({"flags": {"f": {"key": "f", "enabled": True}}}))
+    assert done.value.value.flags["f"].value is True
+
+
+def test_flags_exchange_errors_are_final_once_retries_run_out() -> None:
+    steps = flags_exchange("http://h", {}, timeout=3.0, max_retries=1)
+    next(steps)
+    assert isinstance(steps.send(RequestTimeoutError("slow")), float)
+    next(steps)  # resumed after the sleep: the retry
+    with pytest.raises(RequestTimeoutError):
+        steps.send(RequestTimeoutError("slow again"))
+
+    steps = flags_exchange("http://h", {}, timeout=3.0, max_retries=1)
+    next(steps)
+    with pytest.raises(QuotaLimitError):
+        steps.send(ok({"flags": {}, "quotaLimited": ["feature_flags"]}))

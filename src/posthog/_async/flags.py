@@ -1,16 +1,17 @@
 """Flag I/O on the event loop: definitions (load + poll task) and remote ``/flags``.
 
 Every decision is the sync client's: the evaluator, ``make_subject``/``from_local``/
-``from_remote``/``failed_record`` (``posthog._flags.service``), the ``/flags`` body and
-response normaliser (``posthog._flags.remote``) and the definitions-response reading
-(``posthog._flags.poller.interpret``). This module only awaits the requests and mirrors
-``FlagService.one``/``many``'s order: local first, one bounded remote call for the rest.
+``from_remote``/``failed_record`` (``posthog._flags.service``), the ``/flags`` body, retry
+loop and response reading (``posthog._flags.remote.flags_exchange``, a sans-I/O generator
+this module drives with awaits), remote config's request and reading, and the
+definitions-response reading (``posthog._flags.poller.interpret``). This module only
+awaits the requests and mirrors ``FlagService.one``/``many``'s order: local first, one
+bounded remote call for the rest.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -19,14 +20,13 @@ from posthog._flags.evaluator import evaluate, evaluate_all
 from posthog._flags.poller import DEFINITIONS_PATH, LEGACY_PATH, interpret, load_file
 from posthog._flags.poller import Outcome as FetchOutcome
 from posthog._flags.remote import (
-    _RETRY_STATUSES,
-    FLAGS_PATH,
     USER_AGENT,
     RemoteResponse,
-    _message,
     build_body,
     error_code,
-    normalise,
+    flags_exchange,
+    read_remote_config,
+    remote_config_request,
 )
 from posthog._flags.results import Evaluation, Reason
 from posthog._flags.service import (
@@ -40,8 +40,8 @@ from posthog._flags.service import (
 )
 from posthog._flags.store import Definitions, DefinitionStore
 from posthog._transport.asynchronous import AsyncTransport
-from posthog._transport.base import Request
-from posthog.exceptions import APIError, QuotaLimitError, TransportError
+from posthog._transport.base import Request, Response
+from posthog.exceptions import TransportError
 from posthog.types import FlagRecord
 
 __all__ = ["AsyncFlags"]
@@ -215,53 +215,30 @@ class AsyncFlags:
             device_id=query.device_id,
             flag_keys=keys,
         )
-        request = Request(
-            "POST",
-            self.host + FLAGS_PATH,
-            {"Content-Type": "application/json", "User-Agent": USER_AGENT},
-            json.dumps(body, default=str).encode(),
-            self.timeout,
-        )
-        attempt = 0
-        while True:
-            try:
-                response = await self.transport.request(request)
-            except APIError:
-                raise
-            except TransportError:
-                if attempt >= self.max_retries:
-                    raise
-            else:
-                if response.status == 200:
-                    break
-                if response.status not in _RETRY_STATUSES or attempt >= self.max_retries:
-                    raise APIError(response.status, _message(response.body))
-            await asyncio.sleep(0.3 * 2**attempt)
-            attempt += 1
+        steps = flags_exchange(self.host, body, timeout=self.timeout, max_retries=self.max_retries)
         try:
-            result = normalise(json.loads(response.body))
-        except ValueError:
-            raise APIError(200, "malformed JSON in /flags response") from None
-        if result.quota_limited:
-            raise QuotaLimitError(200, "feature flags are quota limited")
-        return result
+            step = next(steps)
+            while True:
+                reply: Response | TransportError | None = None
+                if isinstance(step, Request):
+                    try:
+                        reply = await self.transport.request(step)
+                    except TransportError as exc:
+                        reply = exc
+                else:
+                    await asyncio.sleep(step)
+                step = steps.send(reply)
+        except StopIteration as done:
+            result: RemoteResponse = done.value
+            return result
 
     async def remote_config(self, key: str) -> Any:
         if self.secret is None:
             log.warning("[PostHog] get_remote_config_payload needs a secret_key")
             return None
-        url = (
-            f"{self.host}/api/projects/@current/feature_flags/{key}/remote_config"
-            f"?token={self.api_key}"
-        )
-        headers = {"Authorization": f"Bearer {self.secret}", "User-Agent": USER_AGENT}
+        request = remote_config_request(self.host, self.api_key, self.secret, key, self.timeout)
         try:
-            response = await self.transport.request(
-                Request("GET", url, headers, None, self.timeout)
-            )
-            if response.status != 200:
-                raise APIError(response.status, _message(response.body))
-            return json.loads(response.body)
+            return read_remote_config(await self.transport.request(request))
         except Exception as exc:
             log.warning("[PostHog] remote config for %r failed (%s): %s", key, error_code(exc), exc)
             return None

@@ -1,6 +1,7 @@
 """Remote evaluation: ``POST {host}/flags/?v=4`` (spec 3.8) and remote config (3.10).
 
-The body builder and the response normaliser are pure; ``request_flags`` and
+The body builder, the response normaliser and the retry loop (``flags_exchange``, a
+sans-I/O generator the asyncio client drives too) are pure; ``request_flags`` and
 ``request_remote_config`` are the only functions here that touch the transport, and they
 raise only ``posthog.exceptions`` errors (the caller turns them into error codes).
 """
@@ -9,12 +10,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeAlias
 
-from posthog._transport.base import Request, Transport
+from posthog._transport.base import Request, Response, Transport
 from posthog.exceptions import (
     APIError,
     QuotaLimitError,
@@ -29,7 +30,11 @@ __all__ = [
     "RemoteResponse",
     "build_body",
     "error_code",
+    "flags_exchange",
     "normalise",
+    "read_flags",
+    "read_remote_config",
+    "remote_config_request",
     "request_flags",
     "request_remote_config",
 ]
@@ -208,16 +213,21 @@ def error_code(exc: BaseException) -> str:
     return "unknown_error"
 
 
-def request_flags(
-    transport: Transport,
-    host: str,
-    body: Mapping[str, Any],
-    *,
-    timeout: float,
-    max_retries: int,
-    sleep: Callable[[float], None] = time.sleep,
-) -> RemoteResponse:
-    """POST ``/flags``; one retry (by default) on transport errors and 502/504."""
+FlagsExchange: TypeAlias = Generator[
+    Request | float, Response | TransportError | None, RemoteResponse
+]
+
+
+def flags_exchange(
+    host: str, body: Mapping[str, Any], *, timeout: float, max_retries: int
+) -> FlagsExchange:
+    """``POST /flags`` as a sans-I/O exchange, shared by the sync and asyncio clients.
+
+    Yields a ``Request`` (resume with its ``Response``, or the ``TransportError`` the
+    transport raised) or seconds to sleep (resume with None); returns the normalised
+    response or raises a ``posthog.exceptions`` error. One retry (by default) on transport
+    errors and 502/504; an ``APIError`` from the transport itself is final.
+    """
     request = Request(
         "POST",
         host.rstrip("/") + FLAGS_PATH,
@@ -227,20 +237,24 @@ def request_flags(
     )
     attempt = 0
     while True:
-        try:
-            response = transport.request(request)
-        except APIError:
-            raise
-        except TransportError:
+        reply = yield request
+        if isinstance(reply, APIError):
+            raise reply
+        if isinstance(reply, TransportError):
             if attempt >= max_retries:
-                raise
-        else:
-            if response.status == 200:
-                break
-            if response.status not in _RETRY_STATUSES or attempt >= max_retries:
-                raise APIError(response.status, _message(response.body))
-        sleep(0.3 * 2**attempt)
+                raise reply
+        elif reply is None:  # a driver bug, not a network condition
+            raise TypeError("a Request must be answered with a Response or a TransportError")
+        elif reply.status == 200:
+            return read_flags(reply)
+        elif reply.status not in _RETRY_STATUSES or attempt >= max_retries:
+            raise APIError(reply.status, _message(reply.body))
+        yield 0.3 * 2**attempt
         attempt += 1
+
+
+def read_flags(response: Response) -> RemoteResponse:
+    """A 200 ``/flags`` answer; malformed JSON and quota limits become errors."""
     try:
         data = json.loads(response.body)
     except ValueError:
@@ -251,22 +265,62 @@ def request_flags(
     return result
 
 
-def request_remote_config(
-    transport: Transport, host: str, api_key: str, secret: str, key: str, timeout: float
-) -> Any:
-    """GET the decrypted payload of a remote-config flag (spec 3.10)."""
+def request_flags(
+    transport: Transport,
+    host: str,
+    body: Mapping[str, Any],
+    *,
+    timeout: float,
+    max_retries: int,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RemoteResponse:
+    """Drive ``flags_exchange`` with a blocking transport and ``sleep``."""
+    steps = flags_exchange(host, body, timeout=timeout, max_retries=max_retries)
+    try:
+        step = next(steps)
+        while True:
+            reply: Response | TransportError | None = None
+            if isinstance(step, Request):
+                try:
+                    reply = transport.request(step)
+                except TransportError as exc:
+                    reply = exc
+            else:
+                sleep(step)
+            step = steps.send(reply)
+    except StopIteration as done:
+        result: RemoteResponse = done.value
+        return result
+
+
+def remote_config_request(
+    host: str, api_key: str, secret: str, key: str, timeout: float
+) -> Request:
+    """The GET for the decrypted payload of a remote-config flag (spec 3.10)."""
     url = (
         f"{host.rstrip('/')}/api/projects/@current/feature_flags/{key}/remote_config"
         f"?token={api_key}"
     )
     headers = {"Authorization": f"Bearer {secret}", "User-Agent": USER_AGENT}
-    response = transport.request(Request("GET", url, headers, None, timeout))
+    return Request("GET", url, headers, None, timeout)
+
+
+def read_remote_config(response: Response) -> Any:
+    """The payload of a remote-config answer; any other status or bad JSON is an error."""
     if response.status != 200:
         raise APIError(response.status, _message(response.body))
     try:
         return json.loads(response.body)
     except ValueError:
         raise APIError(200, "malformed JSON in remote_config response") from None
+
+
+def request_remote_config(
+    transport: Transport, host: str, api_key: str, secret: str, key: str, timeout: float
+) -> Any:
+    """GET the decrypted payload of a remote-config flag (spec 3.10)."""
+    request = remote_config_request(host, api_key, secret, key, timeout)
+    return read_remote_config(transport.request(request))
 
 
 def _message(body: bytes) -> str:
