@@ -230,23 +230,17 @@ class Client(PeopleMixin, FlagsMixin, ExceptionsMixin):
     def _capture_draft(
         self, call: CaptureCall, scope: ContextScope | None, flags: bool
     ) -> build.Draft:
+        geoip = call.disable_geoip
         return build.capture_draft(
             self._defaults,
-            event=call.event,
-            distinct_id=call.distinct_id,
-            properties=call.properties,
-            timestamp=call.timestamp,
-            uuid=call.uuid,
-            groups=call.groups,
-            geoip_disable=bool(
-                self.disable_geoip if call.disable_geoip is None else call.disable_geoip
-            ),
-            flag_properties=(
+            call,
+            bool(self.disable_geoip if geoip is None else geoip),
+            (
                 self._capture_flag_properties(call, scope)
                 if flags and (call.flags is not None or call.send_feature_flags)
                 else None
             ),
-            scope=scope,
+            scope,
         )
 
     def _geoip(self, value: Any) -> bool:

@@ -3,7 +3,7 @@
 A queue item is compact bytes. Its first byte tells how to read it:
 
 * ``{`` — a complete JSON event (made after ``before_send``, which may change anything);
-* ``FULL``/``LIB`` selector byte — the event's JSON without its opening ``{`` and without
+* a selector byte (``posthog._events.enrich.FULL`` etc.) — the event's JSON without its opening ``{`` and without
   the closing ``}}`` of its trailing ``properties`` object; :func:`expand` adds the
   client's pre-encoded constant properties there. This keeps a queued event small and the
   caller's thread free of encoding work it does not need to do.
@@ -39,7 +39,7 @@ def encode(draft: Draft, report: CleanReport | None = None) -> bytes:
     return _SELECTORS[draft.selector] + body[1:-2]
 
 
-_SELECTORS = (b"\x00", b"\x01", b"\x02")
+_SELECTORS = tuple(bytes((i,)) for i in range(8))
 
 
 def item_size(item: bytes, defaults: EventDefaults) -> int:

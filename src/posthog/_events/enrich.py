@@ -23,9 +23,14 @@ __all__ = ["LIB_NAME", "EventDefaults", "system_context"]
 
 LIB_NAME = "hogwire"
 
-#: Selectors for the two suffixes: full (capture-like events) and lib-only (identity events).
+#: Selectors of the constant suffixes: capture-like events (FULL) or identity events (LIB),
+#: each with ``$geoip_disable: true`` (the default) or without it.
 FULL = 1
 LIB = 2
+FULL_GEOIP_OFF = 3
+LIB_GEOIP_OFF = 4
+#: What to add to a base selector when the event's effective ``disable_geoip`` is true.
+GEOIP_OFF = 2
 
 
 def _os_name() -> str:
@@ -83,34 +88,34 @@ def system_context() -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class EventDefaults:
-    """The per-client constant part of every event, pre-encoded."""
+    """The per-client constant part of every event, pre-encoded, one variant per selector."""
 
-    full: Mapping[str, Any]  # properties every capture-like event gets, in precedence order
-    lib: Mapping[str, Any]  # properties identity events ($set, $create_alias, ...) get
-    full_keys: frozenset[str]
-    lib_keys: frozenset[str]
-    suffixes: tuple[bytes, bytes, bytes]  # index by selector: (unused, FULL, LIB)
+    props: tuple[Mapping[str, Any], ...]  # index by selector; properties in precedence order
+    keys: tuple[frozenset[str], ...]  # the keys of each, removed from an event's own props
+    suffixes: tuple[bytes, ...]  # each encoded as JSON members, ready to splice
     release_id: str | None
 
     @classmethod
     def build(cls, super_properties: Mapping[str, Any] | None, is_server: bool) -> EventDefaults:
         supers = clean(dict(super_properties or {}), CleanReport(), "super_properties")
         lib_part = {"$lib": LIB_NAME, "$lib_version": VERSION}
+        geoip = {"$geoip_disable": True}
         tail = {"$is_server": True} if is_server else {}
-        full = {**system_context(), **lib_part, **supers, **tail}
-        lib = {**lib_part, **supers, **tail}
+        system = system_context()
+        props: tuple[Mapping[str, Any], ...] = (
+            {},
+            {**system, **lib_part, **supers, **tail},
+            {**lib_part, **supers, **tail},
+            {**system, **lib_part, **geoip, **supers, **tail},
+            {**lib_part, **geoip, **supers, **tail},
+        )
         release = (os.environ.get("POSTHOG_RELEASE_ID") or "").strip() or None
         return cls(
-            full=full,
-            lib=lib,
-            full_keys=frozenset(full),
-            lib_keys=frozenset(lib),
-            suffixes=(b"", dumps(full)[1:-1], dumps(lib)[1:-1]),
+            props=props,
+            keys=tuple(frozenset(p) for p in props),
+            suffixes=tuple(dumps(p)[1:-1] for p in props),
             release_id=release,
         )
 
-    def keys_for(self, selector: int) -> frozenset[str]:
-        return self.full_keys if selector == FULL else self.lib_keys
-
     def props_for(self, selector: int) -> Mapping[str, Any]:
-        return self.full if selector == FULL else self.lib
+        return self.props[selector]

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from posthog._events.enrich import FULL, LIB, EventDefaults
+from posthog._events.args import CaptureCall
+from posthog._events.enrich import FULL, GEOIP_OFF, LIB, EventDefaults
 from posthog._events.ids import new_uuid, normalize_timestamp, normalize_uuid, now_utc
 from posthog.contexts import ContextScope
 from posthog.exceptions import InvalidArgumentError
@@ -76,10 +77,10 @@ def _finish(
     problems: list[str],
 ) -> Draft:
     if geoip_disable:
-        props["$geoip_disable"] = True
+        selector += GEOIP_OFF  # ``$geoip_disable: true`` comes with the constant suffix
     if defaults.release_id is not None:
         props.setdefault("$release_id", defaults.release_id)
-    keys = defaults.full_keys if selector == FULL else defaults.lib_keys
+    keys = defaults.keys[selector]
     if not keys.isdisjoint(props):  # rare: the caller set a key the constants override
         for key in keys.intersection(props):
             del props[key]
@@ -97,20 +98,14 @@ def _event_name(event: Any) -> str:
 
 def capture_draft(
     defaults: EventDefaults,
-    *,
-    event: Any,
-    distinct_id: Any,
-    properties: Any,
-    timestamp: Any,
-    uuid: Any,
-    groups: Any,
+    call: CaptureCall,
     geoip_disable: bool,
     flag_properties: Mapping[str, Any] | None,
     scope: ContextScope | None,
 ) -> Draft:
     """A capture event: caller properties over tags and flags, under the constants."""
-    name = _event_name(event)
-    props = _props(properties)
+    name = _event_name(call.event)
+    props = _props(call.properties)
     problems: list[str] = []
     if scope is not None:
         tags = scope.resolved_tags()
@@ -123,15 +118,15 @@ def capture_draft(
         window = scope.resolved_window_id()
         if window is not None:
             props.setdefault("$window_id", window)
-    ident = _identity(distinct_id, scope)
+    ident = _identity(call.distinct_id, scope)
     if ident is None:
         ident = new_uuid()
         props.setdefault("$process_person_profile", False)
-    if groups:
-        props["$groups"] = _props(groups, "groups")
+    if call.groups:
+        props["$groups"] = _props(call.groups, "groups")
     if flag_properties:
         props = {**flag_properties, **props}
-    msg = _envelope(name, ident, timestamp, uuid, problems)
+    msg = _envelope(name, ident, call.timestamp, call.uuid, problems)
     return _finish(msg, props, defaults, FULL, geoip_disable, problems)
 
 
