@@ -35,7 +35,7 @@ def test_body_and_path_of_a_single_flag_fallback() -> None:
         )
         assert value == "test"
         [req] = b.flag_calls()
-        assert req.path == "/flags/?v=4"
+        assert req.path == "/flags/?v=2"
         assert req.headers["content-type"] == "application/json"
         body = req.json()
         assert body["distinct_id"] == "user-1"

@@ -1,4 +1,4 @@
-"""Remote evaluation: ``POST {host}/flags/?v=4`` (spec 3.8) and remote config (3.10).
+"""Remote evaluation: ``POST {host}/flags/?v=2`` (spec 3.8) and remote config (3.10).
 
 The body builder, the response normaliser and the retry loop (``flags_exchange``, a
 sans-I/O generator the asyncio client drives too) are pure; ``request_flags`` and
@@ -39,7 +39,7 @@ __all__ = [
     "request_remote_config",
 ]
 
-FLAGS_PATH = "/flags/?v=4"
+FLAGS_PATH = "/flags/?v=2"  # PostHog's documented server version; v4 records parse too
 USER_AGENT = f"hogwire/{VERSION}"
 _RETRY_STATUSES = frozenset({502, 504})
 
