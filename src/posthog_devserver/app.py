@@ -160,8 +160,8 @@ class App:
         )
         payload = parse_payload(data, request.header("content-type"))
         query_key = request.query.get("token") or request.query.get("api_key")
-        project = self.check_project_key(api_key_of(payload, request.bearer(), query_key))
-        events = parse_events(payload)
+        project = self.check_project_key(api_key_of(payload.value, request.bearer(), query_key))
+        events = parse_events(payload.value, encode=payload.encode)
         self._store(project, events)
         return json_response({"status": 1})
 
@@ -173,7 +173,8 @@ class App:
             )
         project = self.check_project_key(bearer)
         data = decode_body(request.body, request.header("content-encoding"))
-        events = parse_events_v1(parse_payload(data, request.header("content-type")))
+        payload = parse_payload(data, request.header("content-type"))
+        events = parse_events_v1(payload.value, encode=payload.encode)
         self._store(project, events)
         return json_response({"results": {e.uuid: {"result": "ok"} for e in events}})
 

@@ -19,7 +19,13 @@ from datetime import datetime, timezone
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
+from . import persons as rules
 from .errors import bad_request
+
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - PyPy: the stdlib does everything
+    _orjson = None  # type: ignore[assignment]
 
 MAX_BODY_BYTES = 20 * 1024 * 1024
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -40,25 +46,66 @@ def _make_encoder() -> Callable[[Any], str]:
     return lambda value: "".join(iterencode(value, 0))
 
 
-_encode = _make_encoder()
+_encode_text = _make_encoder()
 _PERSON_KEYS = ("$set", "$set_once")
+Encoder = Callable[[Any], str]
+# orjson reads an integer literal over 64 bits as a float, silently; every literal of at
+# most 18 digits fits, so a body with a longer run of digits is read by the stdlib.
+_DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_DIGIT_RUN = b"0" * 19
+
+
+def _encode(value: Any) -> str:
+    """JSON text of a value the stdlib parsed; ValueError when SQLite could not store it.
+
+    The stdlib reads a lone surrogate escape (``"\\ud800"``) into a string that has no
+    UTF-8 form: refusing it here gives the client a 400 instead of a write that fails
+    after the request was answered.
+    """
+    text = _encode_text(value)
+    text.encode()  # UnicodeEncodeError is a ValueError
+    return text
+
+
+def _encode_fast(value: Any) -> str:
+    """``_encode``'s JSON (compact) via orjson, for values orjson itself parsed.
+
+    Such values hold only finite floats and 64-bit integers, which orjson writes exactly;
+    nesting past orjson's depth limit falls back to the stdlib encoder.
+    """
+    try:
+        return _orjson.dumps(value).decode()
+    except _orjson.JSONEncodeError:
+        return _encode_text(value)
+
+
+class Payload(NamedTuple):
+    """A parsed JSON body and the encoder that writes its events back exactly."""
+
+    value: Any
+    encode: Encoder
 
 
 class IncomingEvent(NamedTuple):
-    """One validated event. ``raw`` is the event as sent (uuid filled in when absent).
+    """One validated event: ``data`` is the event as sent (uuid filled in when absent).
 
     A named tuple rather than a frozen dataclass: the server builds one per event on the
-    hot path, and tuple construction is several times cheaper.
+    hot path, and tuple construction is several times cheaper. It carries what the writer
+    needs, already decided by the pure rules of :mod:`.persons`, rather than the parsed
+    dicts: events queued for the writer then hold no containers for the cyclic garbage
+    collector to walk again and again.
     """
 
     uuid: str
     event: str
     distinct_id: str
     timestamp: str
-    properties: dict[str, Any]
-    raw: dict[str, Any]
     data: str
     process_person: bool
+    group_types: tuple[str, ...] = ()  # named by ``$groups`` or a ``$groupidentify``
+    group_identify: rules.GroupIdentify | None = None
+    merge_partner: str | None = None  # the other distinct id of an identify or alias
+    person_updates: rules.PropertyUpdates = rules.NO_UPDATES
 
 
 def decode_body(body: bytes, content_encoding: str = "", compression: str = "") -> bytes:
@@ -95,8 +142,27 @@ def _reject_constant(name: str) -> Any:
 
 def parse_json(data: bytes) -> Any:
     """Strict JSON: no NaN/Infinity, bounded nesting, UTF-8 text."""
+    return _parse(data).value
+
+
+def _parse(data: bytes) -> Payload:
+    """orjson where it reads exactly what the stdlib would; the stdlib for everything else.
+
+    orjson refuses what the stdlib handles differently (huge or infinite numbers, lone
+    surrogates, a BOM, invalid UTF-8, very deep nesting), so any refusal is decided,
+    accepted or explained, by the stdlib, with the same outcome and messages as ever.
+    """
     if not data.strip():
         raise bad_request("empty_body", "The request body is empty.")
+    if _orjson is not None and data.translate(_DIGITS).find(_LONG_DIGIT_RUN) < 0:
+        try:
+            return Payload(_orjson.loads(data), _encode_fast)
+        except _orjson.JSONDecodeError:
+            pass
+    return Payload(_loads(data), _encode)
+
+
+def _loads(data: bytes) -> Any:
     try:
         return json.loads(data, parse_constant=_reject_constant)
     except RecursionError:
@@ -107,7 +173,7 @@ def parse_json(data: bytes) -> Any:
         raise bad_request("invalid_payload", f"Malformed JSON: {exc}.") from None
 
 
-def parse_payload(data: bytes, content_type: str) -> Any:
+def parse_payload(data: bytes, content_type: str) -> Payload:
     """JSON body, or the browser-style form body ``data=<json or base64 json>``."""
     if "x-www-form-urlencoded" in content_type.lower():
         fields = parse_qs(data.decode("latin-1"))
@@ -120,8 +186,8 @@ def parse_payload(data: bytes, content_type: str) -> Any:
                 text = base64.b64decode(text + b"=" * (-len(text) % 4))
             except ValueError:
                 raise bad_request("invalid_payload", "Form 'data' is not base64.") from None
-        return parse_json(text)
-    return parse_json(data)
+        return _parse(text)
+    return _parse(data)
 
 
 def api_key_of(payload: Any, bearer: str | None, query_token: str | None) -> str | None:
@@ -159,16 +225,20 @@ def _items(payload: Any) -> list[Any]:
     raise bad_request("invalid_payload", "The body must be a JSON object or a list of events.")
 
 
-def parse_events(payload: Any, now: datetime | None = None) -> list[IncomingEvent]:
+def parse_events(
+    payload: Any, now: datetime | None = None, encode: Encoder = _encode
+) -> list[IncomingEvent]:
     """Every event of a v0 body (single event, ``{"batch": [...]}`` or a bare list)."""
     received = (now or datetime.now(timezone.utc)).isoformat()
     items = _items(payload)
     if not items:
         raise bad_request("no_events", "The batch contains no events.", "batch")
-    return [_event(item, f"batch[{i}]", received) for i, item in enumerate(items)]
+    return [_event(item, f"batch[{i}]", received, encode) for i, item in enumerate(items)]
 
 
-def parse_events_v1(payload: Any, now: datetime | None = None) -> list[IncomingEvent]:
+def parse_events_v1(
+    payload: Any, now: datetime | None = None, encode: Encoder = _encode
+) -> list[IncomingEvent]:
     """Capture v1 (``/i/v1/analytics/events``): ``{"created_at", "batch": [...]}``."""
     received = (now or datetime.now(timezone.utc)).isoformat()
     if not isinstance(payload, dict) or not isinstance(payload.get("batch"), list):
@@ -183,44 +253,66 @@ def parse_events_v1(payload: Any, now: datetime | None = None) -> list[IncomingE
         options = item.get("options", {})
         if not isinstance(options, dict):
             raise bad_request("invalid_event", f"{where}: 'options' must be an object.", where)
-        events.append(_event(item, where, received, options.get("process_person_profile")))
+        person_option = options.get("process_person_profile")
+        events.append(_event(item, where, received, encode, person_option))
     return events
 
 
-def _event(item: Any, where: str, received: str, person_option: Any = None) -> IncomingEvent:
-    if not isinstance(item, dict):
+def _event(
+    item: Any, where: str, received: str, encode: Encoder, person_option: Any = None
+) -> IncomingEvent:
+    # Per event on the hot path: the common shapes take the inline fast paths; anything
+    # else goes through the helpers, which decide exactly as before (and name errors).
+    if type(item) is not dict:
         raise bad_request("invalid_event", f"{where}: an event must be a JSON object.", where)
     name = item.get("event")
     if not isinstance(name, str) or not name.strip():
         raise bad_request("invalid_event", f"{where}: event has no name ('event').", where)
-    distinct_id = _distinct_id(item, where)
+    distinct_id = item.get("distinct_id")
+    if type(distinct_id) is not str or not distinct_id.strip():
+        distinct_id = _distinct_id(item, where)
     props = item.get("properties", {})
-    if props is None:
-        props = {}
-    if not isinstance(props, dict):
-        raise bad_request("invalid_event", f"{where}: 'properties' must be an object.", where)
+    if type(props) is not dict:
+        if props is None:
+            props = {}
+        elif not isinstance(props, dict):
+            raise bad_request("invalid_event", f"{where}: 'properties' must be an object.", where)
     if "$set" in item or "$set_once" in item or "$set" in props or "$set_once" in props:
         _check_person_updates(item, props, where)
-    event_uuid = _uuid(item.get("uuid"), where)
-    raw = item if item.get("uuid") == event_uuid else {**item, "uuid": event_uuid}
+    sent_uuid = item.get("uuid")
+    if type(sent_uuid) is str and _CANONICAL_UUID.fullmatch(sent_uuid):
+        event_uuid, raw = sent_uuid, item
+    else:
+        event_uuid = _uuid(sent_uuid, where)
+        raw = item if sent_uuid == event_uuid else {**item, "uuid": event_uuid}
     try:
-        data = _encode(raw)
+        data = encode(raw)
     except (RecursionError, ValueError):
         raise bad_request("invalid_event", f"{where}: event cannot be stored.", where) from None
     process = person_option if person_option is not None else props.get("$process_person_profile")
-    if name == "$groupidentify":
+    if name == rules.GROUP_IDENTIFY:
         # Group updates are about the group: SDKs send them under a throwaway distinct id,
         # which must not become a person (PostHog does not create one either).
         process = False
+    process_person = process not in (False, "false", "False", 0)
+    groups = props.get("$groups")
+    if type(groups) is dict and "" not in groups and name != rules.GROUP_IDENTIFY:
+        # what group_types_in decides, for the usual $groups: JSON keys are distinct strings
+        group_types: tuple[str, ...] = tuple(groups)
+    else:
+        group_types = tuple(rules.group_types_in(name, props))
+    special = name[:1] == "$"
     return IncomingEvent(
-        uuid=event_uuid,
-        event=name,
-        distinct_id=distinct_id,
-        timestamp=_timestamp(item.get("timestamp"), where, received),
-        properties=props,
-        raw=raw,
-        data=data,
-        process_person=process not in (False, "false", "False", 0),
+        event_uuid,
+        name,
+        distinct_id,
+        _timestamp(item.get("timestamp"), where, received),
+        data,
+        process_person,
+        group_types,
+        rules.group_identify(name, props) if special else None,
+        rules.merge_partner(name, distinct_id, props) if special and process_person else None,
+        rules.person_updates(raw, props) if process_person else rules.NO_UPDATES,
     )
 
 

@@ -30,6 +30,9 @@ class PropertyUpdates:
         return bool(self.set or self.set_once or self.unset)
 
 
+NO_UPDATES = PropertyUpdates()
+
+
 def person_updates(raw: Mapping[str, Any], properties: Mapping[str, Any]) -> PropertyUpdates:
     """Collect ``$set``/``$set_once``/``$unset`` from the event and its properties."""
     if not (
@@ -40,7 +43,7 @@ def person_updates(raw: Mapping[str, Any], properties: Mapping[str, Any]) -> Pro
         or "$unset" in raw
         or "$unset" in properties
     ):
-        return _NO_UPDATES
+        return NO_UPDATES
     sets: dict[str, Any] = {}
     once: dict[str, Any] = {}
     unset: list[str] = []
@@ -52,9 +55,6 @@ def person_updates(raw: Mapping[str, Any], properties: Mapping[str, Any]) -> Pro
                 once.setdefault(key, value)
         unset.extend(_keys(source.get("$unset")))
     return PropertyUpdates(sets, once, tuple(dict.fromkeys(unset)))
-
-
-_NO_UPDATES = PropertyUpdates()
 
 
 def _keys(value: Any) -> list[str]:

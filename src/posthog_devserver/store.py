@@ -4,8 +4,10 @@ Every write runs on the writer thread: :meth:`Store.write` waits until its trans
 has committed, :meth:`Store.submit` returns once the job is queued (ingestion uses it,
 so parsing the next request overlaps with committing this one). The queue is bounded,
 so a writer that falls behind slows clients down instead of growing memory. The writer
-drains whatever is queued into one transaction (group commit), each job inside its own
-savepoint so a failing job is rolled back alone.
+runs whatever is queued, and on a file database whatever arrives within a short commit
+window, in one transaction (group commit), each job inside its own savepoint so a
+failing job is rolled back alone. Fewer, larger commits matter: a commit writes every
+index page it touched to the WAL, and random uuids touch a new page per event.
 
 Reads are consistent with everything submitted before them: :meth:`Store.reader`
 first waits until the writer has committed those jobs (read-your-writes for clients
@@ -20,14 +22,16 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 from .migrations import SchemaError, migrate
 
 T = TypeVar("T")
-MAX_JOBS_PER_TRANSACTION = 64
+MAX_JOBS_PER_TRANSACTION = 256
 MAX_QUEUED_JOBS = 256
+COMMIT_WINDOW = 0.2
 CHECKPOINT_INTERVAL = 0.5
 log = logging.getLogger("posthog_devserver")
 
@@ -48,6 +52,10 @@ class _Job(Generic[T]):
         self.error: BaseException | None = None
 
 
+def _nothing(conn: sqlite3.Connection) -> None:
+    return None
+
+
 class Store:
     """The database of one dev server. ``path`` may be ``":memory:"``."""
 
@@ -66,6 +74,7 @@ class Store:
             raise
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._all_readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
         self._jobs: queue.Queue[_Job[Any] | None] = queue.Queue(MAX_QUEUED_JOBS)
         self._submit_lock = threading.Lock()
         self._progress = threading.Condition()
@@ -73,6 +82,10 @@ class Store:
         self._committed = 0
         self._closed = False
         self._closing = threading.Event()
+        self._stopping = False
+        # A file database keeps a transaction open this long for the writes that follow
+        # (seconds): fewer commits, each writing the index pages it touched once.
+        self.commit_window = 0.0 if self.memory else COMMIT_WINDOW
         self.rollback_hooks: list[Callable[[], None]] = []
         self._thread = threading.Thread(target=self._run, name="devserver-writer", daemon=True)
         self._thread.start()
@@ -131,44 +144,56 @@ class Store:
     def sync(self, timeout: float = 60.0) -> None:
         """Wait until every job submitted before this call has been committed."""
         target = self._submitted
+        if self._committed < target and self.commit_window:
+            # end an open commit window now instead of waiting it out
+            with contextlib.suppress(StoreClosed):
+                self._enqueue(_Job(_nothing, detached=False))
         with self._progress:
             if not self._progress.wait_for(lambda: self._committed >= target, timeout):
                 raise TimeoutError("the database writer did not catch up in time")
 
     def _run(self) -> None:
-        while True:
+        while not self._stopping:
             first = self._jobs.get()
             if first is None:
                 return
-            batch = [first]
-            stop = False
-            while len(batch) < MAX_JOBS_PER_TRANSACTION:
-                try:
-                    nxt = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
-            self._commit(batch)
-            if stop:
-                return
+            self._transaction(first)
 
-    def _commit(self, batch: list[_Job[Any]]) -> None:
+    def _next_job(self, deadline: float) -> _Job[Any] | None:
+        """The next queued job, waiting until ``deadline`` at most; None when there is none."""
+        try:
+            job = self._jobs.get_nowait()
+        except queue.Empty:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            try:
+                job = self._jobs.get(timeout=remaining)
+            except queue.Empty:
+                return None
+        if job is None:
+            self._stopping = True
+        return job
+
+    def _transaction(self, first: _Job[Any]) -> None:
+        """Run ``first`` and the jobs that follow it within the commit window, then commit.
+
+        The transaction ends early for a job someone waits on (``write``, and the marker
+        ``sync`` queues), at ``MAX_JOBS_PER_TRANSACTION``, and when the store closes.
+        """
         conn = self._writer_conn
+        batch = [first]
         with self._lock:
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                for job in batch:
-                    conn.execute("SAVEPOINT job")
-                    try:
-                        job.result = job.fn(conn)
-                        conn.execute("RELEASE job")
-                    except BaseException as exc:
-                        job.error = exc
-                        conn.execute("ROLLBACK TO job")
-                        conn.execute("RELEASE job")
+                self._run_job(conn, first)
+                deadline = time.monotonic() + self.commit_window
+                job: _Job[Any] | None = first
+                while job is not None and job.detached and len(batch) < MAX_JOBS_PER_TRANSACTION:
+                    job = self._next_job(deadline)
+                    if job is not None:
+                        batch.append(job)
+                        self._run_job(conn, job)
                 conn.execute("COMMIT")
             except BaseException as exc:
                 if conn.in_transaction:
@@ -185,6 +210,18 @@ class Store:
             self._committed = batch[-1].seq
             self._progress.notify_all()
         self._commits.set()
+
+    @staticmethod
+    def _run_job(conn: sqlite3.Connection, job: _Job[Any]) -> None:
+        """Run one job in its own savepoint, so a failing job is rolled back alone."""
+        conn.execute("SAVEPOINT job")
+        try:
+            job.result = job.fn(conn)
+            conn.execute("RELEASE job")
+        except BaseException as exc:
+            job.error = exc
+            conn.execute("ROLLBACK TO job")
+            conn.execute("RELEASE job")
 
     def _checkpoint_loop(self) -> None:
         conn = self._connect()
@@ -215,7 +252,7 @@ class Store:
             conn = self._readers.get_nowait()
         except queue.Empty:
             conn = self._connect(readonly=True)
-            with self._lock:
+            with self._readers_lock:
                 self._all_readers.append(conn)
         try:
             yield conn
@@ -238,7 +275,7 @@ class Store:
         self._commits.set()
         if self._checkpointer is not None:
             self._checkpointer.join(timeout=60)
-        with self._lock:
+        with self._lock, self._readers_lock:
             for conn in self._all_readers:
                 conn.close()
             if not self.memory:

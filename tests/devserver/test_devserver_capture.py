@@ -111,6 +111,45 @@ def test_retried_batches_store_nothing_twice(http: Http) -> None:
     assert len(http.events(event="dup")) == 1
 
 
+def test_large_batches_are_stored_once(http: Http) -> None:
+    batch = [event(f"e{i}", f"user-{i % 7}") for i in range(250)]
+    batch[180] = batch[20]  # a duplicate in another hundred of the batch
+    assert http.batch(batch).status == 200
+    assert http.get_json("/api/stats")["events"] == 249
+    assert http.batch(batch).status == 200  # retried whole
+    assert http.get_json("/api/stats")["events"] == 249
+    stored = {e["uuid"]: e["event"] for e in http.get_json("/api/events", limit=1000)["results"]}
+    assert stored == {e["uuid"]: e["event"] for e in batch}
+
+
+# Around the limits of 64-bit integers and doubles, where JSON libraries differ.
+NUMBERS: list[int | float] = [
+    0,
+    -1,
+    10**18 - 1,
+    2**63 - 1,
+    -(2**63),
+    2**63,
+    2**64,
+    2**70,
+    -(2**70),
+    0.1,
+    1e16,
+    1.5e300,
+    5e-324,
+    123456789.123456789,
+]
+
+
+@pytest.mark.parametrize("value", NUMBERS, ids=repr)
+def test_numbers_are_stored_exactly(http: Http, value: float) -> None:
+    message = event(properties={"n": value, "nested": {"list": [value, "x"]}})
+    assert http.batch([message, event("other")]).status == 200
+    [row] = http.events(event=message["event"])
+    assert row["message"] == message
+    assert type(row["message"]["properties"]["n"]) is type(value)
+
+
 def test_each_key_is_its_own_project(http: Http) -> None:
     http.batch([event("a", "same", properties={"$set": {"p": "A"}})], api_key="phc_a")
     http.batch([event("b", "same", properties={"$set": {"p": "B"}})], api_key="phc_b")

@@ -38,6 +38,8 @@ BAD: list[tuple[str, bytes, dict[str, str], str]] = [
     ("gzip-bomb", gzip.compress(b" " * (21 * 1024 * 1024)), GZIP, "body_too_large"),
     ("not-utf8", b'{"api_key": "\xff\xfe"}', JSON, "invalid_payload"),
     ("nan", GOOD.replace(b'"ok"', b"NaN"), JSON, "invalid_payload"),
+    # JSON can spell a lone surrogate, which has no UTF-8 form and so cannot be stored
+    ("lone-surrogate", batch(event(properties={"text": "\ud800"})), JSON, "invalid_event"),
     ("deep-nesting", b"[" * 100_000 + b"]" * 100_000, JSON, "invalid_payload"),
     ("top-level-string", body("hello"), JSON, "invalid_payload"),
     ("top-level-number", b"12", JSON, "invalid_payload"),

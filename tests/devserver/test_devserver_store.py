@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -70,8 +71,9 @@ def test_foreign_database_is_refused(tmp_path: Path) -> None:
         Store(str(db))
 
 
-def test_a_failing_write_is_rolled_back_alone() -> None:
-    store = Store(":memory:")
+@pytest.mark.parametrize("name", [":memory:", "dev.db"])
+def test_a_failing_write_is_rolled_back_alone(tmp_path: Path, name: str) -> None:
+    store = Store(name if name == ":memory:" else str(tmp_path / name))
     try:
 
         def bad(conn: sqlite3.Connection) -> None:
@@ -85,6 +87,47 @@ def test_a_failing_write_is_rolled_back_alone() -> None:
             assert conn.execute("SELECT group_type FROM group_types").fetchall() == [("y",)]
     finally:
         store.close()
+
+
+def _insert_type(name: str, index: int) -> Callable[[sqlite3.Connection], object]:
+    return lambda conn: (
+        conn.execute("INSERT INTO group_types VALUES ('p', ?, ?)", (name, index)).rowcount
+    )
+
+
+def test_queued_writes_are_committed_for_a_waiting_write_a_read_and_on_close(
+    tmp_path: Path,
+) -> None:
+    db = str(tmp_path / "dev.db")
+    store = Store(db)
+    try:
+        for i in range(3):
+            store.submit(_insert_type(f"t{i}", i))
+        store.submit(_insert_type("t0", 9))  # fails: the key exists; only this job is undone
+        assert store.write(_insert_type("t3", 3)) == 1  # committed with those queued before
+        store.submit(_insert_type("t4", 4))
+        with store.reader() as conn:  # sees everything submitted before it
+            assert conn.execute("SELECT count(*) FROM group_types").fetchone()[0] == 5
+        store.submit(_insert_type("t5", 5))
+    finally:
+        store.close()  # commits what is still queued
+    reopened = Store(db)
+    try:
+        with reopened.reader() as conn:
+            rows = conn.execute("SELECT group_type FROM group_types ORDER BY group_type_index")
+            assert [r[0] for r in rows] == ["t0", "t1", "t2", "t3", "t4", "t5"]
+    finally:
+        reopened.close()
+
+
+def test_a_file_database_reads_its_writes(tmp_path: Path) -> None:
+    with DevServer(db=str(tmp_path / "dev.db")) as server:
+        http = Http(server.url)
+        for n in range(1, 6):
+            assert http.batch([event(f"e{n}-{i}", f"user-{i}") for i in range(120)]).status == 200
+            assert http.get_json("/api/stats")["events"] == 120 * n
+            assert http.events(limit=1)[0]["event"] == f"e{n}-119"
+        http.close()
 
 
 def test_stop_ends_idle_keep_alive_connections() -> None:
