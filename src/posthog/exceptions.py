@@ -43,7 +43,15 @@ class ClientClosedError(PostHogError):
 
 
 class TransportError(PostHogError):
-    """A request did not complete: connection refused or reset, DNS failure, TLS error."""
+    """A request did not complete: connection refused or reset, DNS failure, TLS error.
+
+    ``refused`` is True when nothing accepted the connection (connection refused): the
+    request never reached a server, so the ``/flags`` call does not retry it (spec 3.8).
+    """
+
+    def __init__(self, *args: object, refused: bool = False) -> None:
+        super().__init__(*args)
+        self.refused = refused
 
 
 class RequestTimeoutError(TransportError):

@@ -5,12 +5,15 @@ awaitable GET, snapshots and $feature_flag_called through the normal event path.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from typing import Any
 
 from async_support import DEFINITIONS, Heartbeat, flags_responder, roomy
 
 from posthog import AsyncPosthog
+from posthog._transport import Request, Response
+from posthog._transport.asynchronous import HTTPXTransport
 from support.recording_server import Recorded, RecordingServer, Reply
 
 
@@ -169,3 +172,35 @@ def test_errors_become_values(server: RecordingServer) -> None:
     assert result.get_value() is None and result.error == "api_error_500"
     assert value is None and everything is None
     assert missing_id.error == "missing_distinct_id"
+
+
+class CountingHTTPX:
+    """The real httpx transport behind the public seam, counting the requests it gets."""
+
+    def __init__(self) -> None:
+        self.inner = HTTPXTransport()
+        self.requests: list[Request] = []
+
+    async def request(self, request: Request) -> Response:
+        self.requests.append(request)
+        return await self.inner.request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def test_a_refused_connection_is_tried_once() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"  # closed again when the block ends
+    transport = CountingHTTPX()
+
+    async def main() -> Any:
+        client = AsyncPosthog("phc_async", host=url, send=False, transport=transport)
+        result = await client.get_feature_flag_result("beta", "u1")
+        await client.shutdown()
+        return result
+
+    result = asyncio.run(main())
+    assert result.get_value() is None and result.error == "connection_error"
+    assert [r.url for r in transport.requests] == [f"{url}/flags/?v=2"]

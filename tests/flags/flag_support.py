@@ -7,11 +7,13 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from posthog import Posthog
+from posthog._transport import HTTPTransport, Request, Response
 from support.recording_server import Recorded, RecordingServer, Reply
 
 PROJECT_KEY = "phc_test_project"
@@ -148,6 +150,30 @@ def backend(defs: dict[str, Any] | None = None) -> Iterator[FlagsBackend]:
     b = FlagsBackend(defs)
     with b.server:
         yield b
+
+
+class CountingTransport:
+    """The real HTTP transport behind the public ``transport=`` seam, counting the
+    requests the SDK hands it (each one a fresh connection attempt to a closed port)."""
+
+    def __init__(self) -> None:
+        self.inner = HTTPTransport()
+        self.requests: list[Request] = []
+
+    def request(self, request: Request) -> Response:
+        self.requests.append(request)
+        return self.inner.request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (connections to it are refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
 
 
 OPEN_CLIENTS: list[Posthog] = []

@@ -9,8 +9,10 @@ import time
 import pytest
 from flag_support import (
     PROJECT_KEY,
+    CountingTransport,
     backend,
     client,
+    closed_port,
     cond,
     definitions,
     flag,
@@ -158,6 +160,22 @@ def test_server_down_returns_none_without_raising() -> None:
     assert c.get_all_flags("u") is None
     snapshot = c.evaluate_flags("u")
     assert snapshot.error == "connection_error" and snapshot.keys == []
+
+
+def test_a_refused_connection_is_not_retried_but_a_reset_one_is() -> None:
+    transport = CountingTransport()
+    url = f"http://127.0.0.1:{closed_port()}"
+    c = client(url, send=False, transport=transport)
+    result = c.get_feature_flag_result("f", "u")
+    assert result is not None and result.get_value() is None
+    assert result.error == "connection_error"
+    assert [r.url for r in transport.requests] == [f"{url}/flags/?v=2"]  # one attempt only
+    with backend() as b:
+        answers = iter([Reply(reset=True), Reply(200, flags_response(v4_record("f", True)))])
+        b.flags_reply = lambda _r: next(answers)
+        c = client(b.url, send=False)
+        assert c.get_feature_flag("f", "u") is True  # a reset connection gets its one retry
+        assert len(b.flag_calls()) == 2
 
 
 def test_experience_continuity_goes_remote() -> None:

@@ -226,7 +226,8 @@ def flags_exchange(
     Yields a ``Request`` (resume with its ``Response``, or the ``TransportError`` the
     transport raised) or seconds to sleep (resume with None); returns the normalised
     response or raises a ``posthog.exceptions`` error. One retry (by default) on transport
-    errors and 502/504; an ``APIError`` from the transport itself is final.
+    errors and 502/504, but not on a refused connection; an ``APIError`` from the
+    transport itself is final.
     """
     request = Request(
         "POST",
@@ -241,8 +242,8 @@ def flags_exchange(
         if isinstance(reply, APIError):
             raise reply
         if isinstance(reply, TransportError):
-            if attempt >= max_retries:
-                raise reply
+            if reply.refused or attempt >= max_retries:
+                raise reply  # nothing listens there: an immediate retry would meet the same
         elif reply is None:  # a driver bug, not a network condition
             raise TypeError("a Request must be answered with a Response or a TransportError")
         elif reply.status == 200:

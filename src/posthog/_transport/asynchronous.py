@@ -12,7 +12,7 @@ import asyncio
 import time
 from typing import Any, Protocol, runtime_checkable
 
-from posthog._transport.base import Request, Response, Transport
+from posthog._transport.base import Request, Response, Transport, was_refused
 from posthog.exceptions import RequestTimeoutError, TransportError
 
 __all__ = ["AsyncTransport", "HTTPXTransport", "ThreadedTransport", "default_transport"]
@@ -84,7 +84,8 @@ class HTTPXTransport:
         except httpx.TimeoutException as exc:
             raise RequestTimeoutError(f"request timed out after {request.timeout}s") from exc
         except httpx.HTTPError as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc}") from exc
+            message = f"{type(exc).__name__}: {exc}"
+            raise TransportError(message, refused=was_refused(exc)) from exc
         finally:
             slots.release()
         headers = {k.lower(): v for k, v in reply.headers.items()}

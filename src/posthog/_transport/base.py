@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-__all__ = ["MockTransport", "Request", "Response", "Transport"]
+__all__ = ["MockTransport", "Request", "Response", "Transport", "was_refused"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,18 @@ class Response:
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
+
+
+def was_refused(exc: BaseException) -> bool:
+    """True when ``exc`` (or an error it was raised from) is a refused connection."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ConnectionRefusedError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 @runtime_checkable

@@ -13,7 +13,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from posthog._transport.base import Request, Response
+from posthog._transport.base import Request, Response, was_refused
 from posthog.exceptions import RequestTimeoutError, TransportError
 
 if TYPE_CHECKING:
@@ -120,7 +120,7 @@ class HTTPTransport:
         except TimeoutError as exc:
             raise RequestTimeoutError(f"timed out after {request.timeout}s: {exc}") from None
         except (OSError, self._client.HTTPException, ValueError) as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc}") from None
+            raise TransportError(f"{type(exc).__name__}: {exc}", refused=was_refused(exc)) from None
         response_headers = {k.lower(): v for k, v in raw.getheaders()}
         if raw.will_close:
             conn.close()
