@@ -192,6 +192,20 @@ def test_group_flags_and_payload_lookup_with_match_value() -> None:
     assert both["featureFlagPayloads"] == {"mv": json.dumps({"v": 0 if value == "control" else 1})}
 
 
+def test_a_payload_that_is_not_json_reads_as_none_in_single_and_bulk_calls() -> None:
+    broken = flag("broken", cond(rollout=100))
+    broken["filters"]["payloads"] = {"true": "{not json", "false": "NaN"}
+    good = flag("good", cond(rollout=100), payloads={"true": {"ok": 1}})
+    c = client(flag_definitions=definitions(broken, good), send=False)
+    assert c.get_feature_flag_payload("broken", "u") is None
+    assert c.get_feature_flag_payload("broken", "u", match_value=False) is None  # NaN is not JSON
+    assert c.evaluate_flags("u").get_flag_payload("broken") is None
+    for only_local in (False, True):
+        both = c.get_all_flags_and_payloads("u", only_evaluate_locally=only_local)
+        assert both["featureFlags"] == {"broken": True, "good": True}
+        assert both["featureFlagPayloads"] == {"good": '{"ok": 1}'}
+
+
 def test_disabled_client_answers_none_without_work() -> None:
     c = client(flag_definitions=DEFS, disabled=True, send=False)
     assert c.feature_enabled("new_ui", "u") is None

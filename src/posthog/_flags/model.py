@@ -18,6 +18,7 @@ from typing import Any
 from posthog._flags.context import Matcher
 from posthog._flags.matchers import CohortCompiler, compile_filter
 from posthog._flags.results import UNSUPPORTED, Evaluation, Reason, Unresolved
+from posthog.types import decode_payload
 
 __all__ = ["EMPTY_FLAGSET", "Condition", "FlagDefinition", "FlagSet", "parse_definitions"]
 
@@ -139,6 +140,8 @@ def _percentage(value: Any) -> float | None:
 
 
 def _payloads(filters: Mapping[str, Any]) -> Mapping[str, str]:
+    """Payload JSON strings by value key. A string that is not JSON (or decodes to null)
+    is left out once here, so single and bulk reads alike answer ``None`` for it."""
     raw = filters.get("payloads")
     if not isinstance(raw, Mapping):
         return _EMPTY
@@ -146,9 +149,9 @@ def _payloads(filters: Mapping[str, Any]) -> Mapping[str, str]:
     for key, value in raw.items():
         if value is None:
             continue
-        out[str(key)] = (
-            value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-        )
+        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+        if decode_payload(text) is not None:
+            out[str(key)] = text
     return MappingProxyType(out)
 
 
