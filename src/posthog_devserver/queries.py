@@ -44,7 +44,9 @@ def events(
             ("id > ?", after),
             ("id < ?", before),
             (
-                "distinct_id IN (SELECT distinct_id FROM person_distinct_ids WHERE person_id = ?)",
+                # a distinct id names a person only within its project
+                "(project, distinct_id) IN (SELECT project, distinct_id FROM person_distinct_ids"
+                " WHERE person_id = ?)",
                 person_id,
             ),
         ]

@@ -98,6 +98,13 @@ def test_groups_and_group_type_mapping(http: Http) -> None:
     assert types == {"company", "project", "t0", "t1", "t2"}
 
 
+def test_person_events_stay_in_their_project(http: Http) -> None:
+    http.batch([event("mine", "same")], api_key="phc_one")
+    http.batch([event("theirs", "same")], api_key="phc_two")
+    person = http.person("same", project="phc_one")
+    assert [e["event"] for e in http.events(person_id=person["id"])] == ["mine"]
+
+
 def test_person_search(http: Http) -> None:
     http.batch([event("a", "searchable", properties={"$set": {"email": "zed@example.com"}})])
     http.batch([event("a", "other")])
