@@ -16,7 +16,8 @@ from typing import Any
 
 MAX_GROUP_TYPES = 5
 IDENTIFY = "$identify"
-ALIAS_EVENTS = ("$create_alias", "$merge_dangerously")
+MERGE_DANGEROUSLY = "$merge_dangerously"
+ALIAS_EVENTS = ("$create_alias", MERGE_DANGEROUSLY)
 GROUP_IDENTIFY = "$groupidentify"
 
 
@@ -101,9 +102,13 @@ def decide_merge(
     other_person: int | None,
     *,
     other_identified: bool,
-    is_identify: bool,
+    dangerous: bool,
 ) -> MergeAction:
-    """PostHog's rule set: an already identified person is never merged away by $identify."""
+    """PostHog's rule set: an already identified person is never merged away.
+
+    ``$identify`` and ``$create_alias`` both refuse to merge the other id's person when it
+    is already identified; only ``$merge_dangerously`` (``dangerous``) merges it anyway.
+    """
     if main_person is None and other_person is None:
         return MergeAction.CREATE_BOTH
     if main_person is None:
@@ -112,7 +117,7 @@ def decide_merge(
         return MergeAction.ADD_OTHER_TO_MAIN
     if main_person == other_person:
         return MergeAction.NOTHING
-    if is_identify and other_identified:
+    if other_identified and not dangerous:
         return MergeAction.NOTHING
     return MergeAction.MERGE
 

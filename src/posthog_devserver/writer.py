@@ -105,7 +105,8 @@ def _process(
     identify = e.event == rules.IDENTIFY
     linked = False
     if e.merge_partner is not None:
-        _link(conn, project, e.distinct_id, e.merge_partner, identify, now)
+        dangerous = e.event == rules.MERGE_DANGEROUSLY
+        _link(conn, project, e.distinct_id, e.merge_partner, dangerous, now)
         state.known.add((project, e.merge_partner))
         linked = True
     updates = e.person_updates
@@ -181,7 +182,7 @@ def _add_id(conn: sqlite3.Connection, project: str, distinct_id: str, person_id:
 
 
 def _link(
-    conn: sqlite3.Connection, project: str, main: str, other: str, identify: bool, now: str
+    conn: sqlite3.Connection, project: str, main: str, other: str, dangerous: bool, now: str
 ) -> None:
     """Make ``main`` and ``other`` one person (identify/alias), per ``rules.decide_merge``."""
     main_p, other_p = _person(conn, project, main), _person(conn, project, other)
@@ -189,7 +190,7 @@ def _link(
         main_p[0] if main_p else None,
         other_p[0] if other_p else None,
         other_identified=bool(other_p and other_p[2]),
-        is_identify=identify,
+        dangerous=dangerous,
     )
     if action is rules.MergeAction.CREATE_BOTH:
         _create(conn, project, [main, other], {}, now, identified=True)

@@ -62,6 +62,23 @@ def test_alias_merges_two_persons(http: Http) -> None:
     assert len(http.persons()) == 1
 
 
+def test_alias_does_not_merge_an_identified_person_but_merge_dangerously_does(
+    http: Http,
+) -> None:
+    # PostHog: "$create_alias and $identify will not merge a user who's already identified
+    # into anyone else"; only $merge_dangerously has no restrictions.
+    http.batch([event("$identify", "alice", properties={"$anon_distinct_id": "a-anon"})])
+    http.batch([event("$identify", "bob", properties={"$anon_distinct_id": "b-anon"})])
+    http.batch([event("$create_alias", "alice", properties={"alias": "bob"})])
+    assert http.person("alice")["id"] != http.person("bob")["id"]
+    assert len(http.persons()) == 2
+    http.batch([event("$merge_dangerously", "alice", properties={"alias": "bob"})])
+    person = http.person("bob")
+    assert person["id"] == http.person("alice")["id"]
+    assert sorted(person["distinct_ids"]) == ["a-anon", "alice", "b-anon", "bob"]
+    assert len(http.persons()) == 1
+
+
 def test_personless_events_create_no_person(http: Http) -> None:
     http.batch(
         [event("x", "ghost", properties={"$process_person_profile": False, "$set": {"a": 1}})]
@@ -133,18 +150,19 @@ def test_apply_updates_order() -> None:
 
 
 def test_merge_decisions() -> None:
+    # (main person, other person, other identified, $merge_dangerously) -> action
     table = [
-        ((None, None, False, True), MergeAction.CREATE_BOTH),
-        ((None, 2, False, True), MergeAction.ADD_MAIN_TO_OTHER),
-        ((1, None, False, True), MergeAction.ADD_OTHER_TO_MAIN),
-        ((1, 1, False, True), MergeAction.NOTHING),
-        ((1, 2, False, True), MergeAction.MERGE),
-        ((1, 2, True, True), MergeAction.NOTHING),
-        ((1, 2, True, False), MergeAction.MERGE),
+        ((None, None, False, False), MergeAction.CREATE_BOTH),
+        ((None, 2, False, False), MergeAction.ADD_MAIN_TO_OTHER),
+        ((1, None, False, False), MergeAction.ADD_OTHER_TO_MAIN),
+        ((1, 1, False, False), MergeAction.NOTHING),
+        ((1, 2, False, False), MergeAction.MERGE),
+        ((1, 2, True, False), MergeAction.NOTHING),
+        ((1, 2, True, True), MergeAction.MERGE),
     ]
-    for (main, other, identified, identify), expected in table:
-        got = rules.decide_merge(main, other, other_identified=identified, is_identify=identify)
-        assert got is expected, (main, other, identified, identify)
+    for (main, other, identified, dangerous), expected in table:
+        got = rules.decide_merge(main, other, other_identified=identified, dangerous=dangerous)
+        assert got is expected, (main, other, identified, dangerous)
 
 
 def test_merge_partner_and_group_identify() -> None:
