@@ -22,6 +22,7 @@ from .ingest import (
     parse_events,
     parse_events_v1,
     parse_payload,
+    query_data,
 )
 from .store import Store
 from .web import Request, Response, json_response
@@ -151,14 +152,16 @@ class App:
     # -- ingestion ------------------------------------------------------------------------
 
     def capture(self, request: Request) -> Response:
-        body = request.body
-        if request.method == "GET":
-            body = request.query.get("data", "").encode("latin-1")
-            request = Request(request.method, request.path, request.query, {}, body)
-        data = decode_body(
-            body, request.header("content-encoding"), request.query.get("compression", "")
-        )
-        payload = parse_payload(data, request.header("content-type"))
+        if request.method == "GET":  # ``?data=<JSON or base64 JSON>``, as a browser sends
+            body, encoding, content_type = query_data(request.raw_query), "", ""
+        else:
+            body = request.body
+            encoding, content_type = (
+                request.header("content-encoding"),
+                request.header("content-type"),
+            )
+        data = decode_body(body, encoding, request.query.get("compression", ""))
+        payload = parse_payload(data, content_type)
         query_key = request.query.get("token") or request.query.get("api_key")
         project = self.check_project_key(api_key_of(payload.value, request.bearer(), query_key))
         events = parse_events(payload.value, encode=payload.encode)

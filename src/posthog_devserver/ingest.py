@@ -176,18 +176,31 @@ def _loads(data: bytes) -> Any:
 def parse_payload(data: bytes, content_type: str) -> Payload:
     """JSON body, or the browser-style form body ``data=<json or base64 json>``."""
     if "x-www-form-urlencoded" in content_type.lower():
-        fields = parse_qs(data.decode("latin-1"))
-        encoded = (fields.get("data") or [""])[0]
-        if not encoded:
-            raise bad_request("invalid_payload", "Form body has no 'data' field.")
-        text = encoded.encode("latin-1")
-        if not text.lstrip().startswith((b"{", b"[")):
-            try:
-                text = base64.b64decode(text + b"=" * (-len(text) % 4))
-            except ValueError:
-                raise bad_request("invalid_payload", "Form 'data' is not base64.") from None
-        return _parse(text)
+        return _parse(query_data(data.decode("latin-1")))
     return _parse(data)
+
+
+def query_data(encoded: str) -> bytes:
+    """The JSON bytes of the ``data`` field of a form body or query string.
+
+    Percent-escapes are decoded to bytes, never to text: the JSON parser then reads those
+    bytes as UTF-8, so ``%E2%82%AC`` is a euro sign and invalid UTF-8 is a 400. ``encoded``
+    holds one character per byte (Latin-1), as ``http.server`` reads the request line.
+    """
+    values = parse_qs(encoded, keep_blank_values=True, encoding="latin-1").get("data")
+    text = values[0].encode("latin-1") if values else b""
+    if not text.strip():
+        raise bad_request("invalid_payload", "No 'data' field in the form body or query.", "data")
+    if text.lstrip().startswith((b"{", b"[")):
+        return text
+    # form encoding turns a base64 '+' into a space; a space is never base64 itself
+    text = text.strip().replace(b" ", b"+")
+    try:
+        return base64.b64decode(text + b"=" * (-len(text) % 4), validate=True)
+    except ValueError:
+        raise bad_request(
+            "invalid_payload", "Form 'data' is neither JSON nor base64 JSON.", "data"
+        ) from None
 
 
 def api_key_of(payload: Any, bearer: str | None, query_token: str | None) -> str | None:

@@ -15,6 +15,7 @@ class Request:
     query: Mapping[str, str]
     headers: Mapping[str, str]  # lower-case names
     body: bytes = b""
+    raw_query: str = ""  # as sent, still percent-encoded (``query`` is decoded as UTF-8)
 
     def header(self, name: str) -> str:
         return self.headers.get(name.lower(), "")

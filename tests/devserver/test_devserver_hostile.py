@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import socket
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from devserver_helpers import Http, event
@@ -73,6 +75,74 @@ def test_bad_input_gets_a_400_naming_the_problem(
     assert http.events() == []  # nothing, not even the valid part of the batch
     assert http.batch([event("still serving")]).status == 200
     assert [e["event"] for e in http.events()] == ["still serving"]
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+EURO = "€ ünïcödé 🦔"
+EURO_JSON = json.dumps({"api_key": "phc_test", **event(EURO)}, ensure_ascii=False).encode()
+EURO_B64 = base64.b64encode(EURO_JSON)
+NOT_UTF8 = b'{"api_key": "phc_test", "event": "\xff", "distinct_id": "d"}'
+
+
+def _with_plus() -> bytes:
+    """A JSON event whose base64 has a '+' (which form encoding turns into a space)."""
+    for n in range(64):
+        message = {"api_key": "phc_test", **event(EURO, properties={"pad": "~" * n})}
+        encoded = base64.b64encode(json.dumps(message, ensure_ascii=False).encode())
+        if b"+" in encoded:
+            return encoded
+    raise AssertionError("no '+' found")
+
+
+# a browser's form and query bodies: data=<JSON or base64 JSON>, percent-encoded as UTF-8
+ENCODED: list[tuple[str, str, str, bytes, dict[str, str], int, str]] = [
+    # (name, method, target, body, headers, status, event stored or error code)
+    ("form-json", "POST", "/batch/", b"data=" + quote(EURO_JSON).encode(), FORM, 200, EURO),
+    ("form-raw-utf8", "POST", "/e/", b"data=" + EURO_JSON, FORM, 200, EURO),
+    ("form-base64", "POST", "/e/", b"data=" + quote(EURO_B64).encode(), FORM, 200, EURO),
+    ("form-base64-plus", "POST", "/e/", b"data=" + _with_plus(), FORM, 200, EURO),
+    ("query-json", "GET", "/e/?data=" + quote(EURO_JSON), b"", {}, 200, EURO),
+    ("query-base64", "GET", "/e/?data=" + quote(EURO_B64), b"", {}, 200, EURO),
+    ("query-euro", "GET", "/e/?data=%E2%82%AC", b"", {}, 400, "invalid_payload"),
+    ("query-not-utf8", "GET", "/e/?data=" + quote(NOT_UTF8), b"", {}, 400, "invalid_payload"),
+    ("query-no-data", "GET", "/e/?token=phc_test", b"", {}, 400, "invalid_payload"),
+    ("form-euro", "POST", "/batch/", b"data=%E2%82%AC", FORM, 400, "invalid_payload"),
+    (
+        "form-not-utf8",
+        "POST",
+        "/e/",
+        b"data=" + quote(NOT_UTF8).encode(),
+        FORM,
+        400,
+        "invalid_payload",
+    ),
+    ("form-no-data", "POST", "/e/", b"other=1", FORM, 400, "invalid_payload"),
+    ("form-bad-base64", "POST", "/e/", b"data=abc%25", FORM, 400, "invalid_payload"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "method", "target", "raw", "headers", "status", "expected"),
+    ENCODED,
+    ids=[c[0] for c in ENCODED],
+)
+def test_form_and_query_bodies_are_utf8_stored_or_400(
+    http: Http,
+    name: str,
+    method: str,
+    target: str,
+    raw: bytes,
+    headers: dict[str, str],
+    status: int,
+    expected: str,
+) -> None:
+    reply = http.request(method, target, raw or None, headers)
+    assert reply.status == status, reply.body
+    if status == 200:
+        assert [e["event"] for e in http.events()] == [expected]
+    else:
+        assert reply.json()["code"] == expected and http.events() == []
+    assert http.get("/_health").status == 200
 
 
 def test_named_event_index_in_error(http: Http) -> None:
