@@ -104,6 +104,31 @@ def _mapping(body: dict[str, Any], name: str) -> dict[str, Any]:
     return value
 
 
+def _groups(body: dict[str, Any]) -> dict[str, str]:
+    """``{"company": "acme"}``: each group key a string (a number is read as one)."""
+    groups = {}
+    for group_type, key in _mapping(body, "groups").items():
+        if isinstance(key, bool) or not isinstance(key, (str, int, float)):
+            raise bad_request(
+                "invalid_payload", f"'groups.{group_type}' must be a string group key.", "groups"
+            )
+        groups[str(group_type)] = str(key)
+    return groups
+
+
+def _group_overrides(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{"company": {...properties}}``: each group type's overrides an object."""
+    overrides = _mapping(body, "group_properties")
+    for group_type, props in overrides.items():
+        if props is not None and not isinstance(props, dict):
+            raise bad_request(
+                "invalid_payload",
+                f"'group_properties.{group_type}' must be an object of properties.",
+                "group_properties",
+            )
+    return overrides
+
+
 def evaluate_body(app: App, project: str, body: dict[str, Any]) -> dict[str, Evaluation]:
     """Evaluate the flags a ``/flags`` body asks for, for the subject it describes."""
     distinct_id = body.get("distinct_id")
@@ -111,9 +136,9 @@ def evaluate_body(app: App, project: str, body: dict[str, Any]) -> dict[str, Eva
         distinct_id = str(distinct_id)
     if not isinstance(distinct_id, str) or not distinct_id:
         raise bad_request("invalid_payload", "'distinct_id' is required.", "distinct_id")
-    groups = {str(k): str(v) for k, v in _mapping(body, "groups").items()}
+    groups = _groups(body)
     person_overrides = _mapping(body, "person_properties")
-    group_overrides = _mapping(body, "group_properties")
+    group_overrides = _group_overrides(body)
     with app.store.reader() as conn:
         person = queries.person_properties(conn, project, distinct_id)
         group_props = {

@@ -264,18 +264,66 @@ def test_flag_keys_to_evaluate_and_decide(flagged: Http) -> None:
     }
 
 
+BAD_FLAGS_BODIES: list[tuple[str, dict[str, Any], str]] = [
+    # (name, body, the field the 400 names)
+    ("no-api-key", {"distinct_id": "u1"}, "api_key"),
+    ("no-distinct-id", {"api_key": "phc_test"}, "distinct_id"),
+    ("distinct-id-object", {"api_key": "phc_test", "distinct_id": {"x": 1}}, "distinct_id"),
+    ("groups-list", {"api_key": "phc_test", "distinct_id": "u", "groups": ["x"]}, "groups"),
+    (
+        "group-key-object",
+        {"api_key": "phc_test", "distinct_id": "u", "groups": {"company": {"id": 1}}},
+        "groups",
+    ),
+    (
+        "person-properties-string",
+        {"api_key": "phc_test", "distinct_id": "u", "person_properties": "x"},
+        "person_properties",
+    ),
+    (
+        "person-properties-list",
+        {"api_key": "phc_test", "distinct_id": "u", "person_properties": [1]},
+        "person_properties",
+    ),
+    (
+        "group-properties-string",
+        {"api_key": "phc_test", "distinct_id": "u", "group_properties": "x"},
+        "group_properties",
+    ),
+    (
+        "group-properties-value-string",
+        {
+            "api_key": "phc_test",
+            "distinct_id": "u",
+            "groups": {"company": "c1"},
+            "group_properties": {"company": "str"},
+        },
+        "group_properties",
+    ),
+    (
+        "group-properties-value-list",
+        {
+            "api_key": "phc_test",
+            "distinct_id": "u",
+            "groups": {"company": "c1"},
+            "group_properties": {"company": [1]},
+        },
+        "group_properties",
+    ),
+]
+
+
+@pytest.mark.parametrize("path", ["/flags/?v=4", "/flags/?v=2", "/decide/?v=3"])
 @pytest.mark.parametrize(
-    ("body", "status"),
-    [
-        ({"distinct_id": "u1"}, 400),  # no api key
-        ({"api_key": "phc_test"}, 400),  # no distinct id
-        ({"api_key": "phc_test", "distinct_id": "u", "groups": ["x"]}, 400),
-        ({"api_key": "phc_test", "distinct_id": "u", "person_properties": "x"}, 400),
-    ],
+    ("name", "body", "attr"), BAD_FLAGS_BODIES, ids=[b[0] for b in BAD_FLAGS_BODIES]
 )
-def test_bad_flags_requests(flagged: Http, body: dict[str, Any], status: int) -> None:
-    reply = flagged.post_json("/flags/?v=4", body)
-    assert reply.status == status and reply.json()["detail"]
+def test_bad_flags_requests_get_a_400_naming_the_field(
+    flagged: Http, path: str, name: str, body: dict[str, Any], attr: str
+) -> None:
+    reply = flagged.post_json(path, body)
+    assert reply.status == 400, reply.body
+    assert reply.json()["attr"] == attr and reply.json()["detail"]
+    assert flagged.post_json(path, {"api_key": "phc_test", "distinct_id": "u"}).status == 200
 
 
 def test_remote_config(flagged: Http) -> None:
