@@ -381,36 +381,36 @@ class FlagsMixin:
     def _flags_for_event(
         self, call: Any, scope: ContextScope | None, option: Any
     ) -> dict[str, Any] | None:
-        """``capture(send_feature_flags=...)``: ``$feature/*`` and ``$active_feature_flags``."""
-        if isinstance(option, Mapping):
-            if option.get("should_send") is False:
-                return None
-            opts = option
-        elif option is True:
-            opts = {}
-        else:
-            raise TypeError("send_feature_flags must be a bool or a dict")
-        ident = call.distinct_id
-        if ident is None and scope is not None:
-            ident = scope.resolved_distinct_id()
-        if ident is None:
+        """``capture(send_feature_flags=...)``: ``$feature/*`` and ``$active_feature_flags``.
+
+        Local when definitions are loaded (or ``only_evaluate_locally`` says so), else one
+        bounded remote call: the sync client's capture may wait for it (spec 5.7)."""
+        request = event_flag_request(call, scope, option)
+        if request is None:
             return None
+        ident, opts = request
         self._flags.ensure_polling()
         local_only = opts.get("only_evaluate_locally")
         if local_only is None:
             local_only = bool(self._flags.store.current.flagset.flags)
-        query = _service_module().FlagQuery(
+        outcome = self._flags.many(self._event_query(call, ident, opts, bool(local_only)))
+        return event_flag_properties({k: r.value for k, r in outcome.records.items()})
+
+    def _event_query(
+        self, call: Any, ident: Any, opts: Mapping[str, Any], local_only: bool
+    ) -> FlagQuery:
+        """The flag query of one ``capture(send_feature_flags=opts)`` for ``ident``."""
+        query: FlagQuery = _service_module().FlagQuery(
             ident,
             dict(call.groups or {}),
             dict(opts.get("person_properties") or {}),
             dict(opts.get("group_properties") or {}),
-            bool(local_only),
+            local_only,
             self._geoip_flag(call.disable_geoip),
             get_context_device_id(),
             opts.get("flag_keys_filter"),
         )
-        outcome = self._flags.many(query)
-        return event_flag_properties({k: r.value for k, r in outcome.records.items()})
+        return query
 
     def _geoip_flag(self, value: Any) -> bool:
         return bool(self.disable_geoip if value is None else value)
@@ -430,6 +430,27 @@ _OPTIONS = frozenset(
         "device_id",
     }
 )
+
+
+def event_flag_request(
+    call: Any, scope: ContextScope | None, option: Any
+) -> tuple[Any, Mapping[str, Any]] | None:
+    """``(distinct id, options)`` of ``capture(send_feature_flags=option)``, or ``None``
+    when no flags go with the event (``should_send`` is False, or nobody to evaluate for)."""
+    if isinstance(option, Mapping):
+        if option.get("should_send") is False:
+            return None
+        opts: Mapping[str, Any] = option
+    elif option is True:
+        opts = {}
+    else:
+        raise TypeError("send_feature_flags must be a bool or a dict")
+    ident = call.distinct_id
+    if ident is None and scope is not None:
+        ident = scope.resolved_distinct_id()
+    if ident is None:
+        return None
+    return ident, opts
 
 
 def _to_result(record: FlagRecord) -> FeatureFlagResult:

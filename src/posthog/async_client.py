@@ -89,6 +89,7 @@ class AsyncPosthog:
             enable_local_evaluation=True if enable_local is None else bool(enable_local),
             definitions=flag_options["flag_definitions"],
         )
+        core._local_flags = self._flags
 
     # -- settings shared with the core -----------------------------------------------------
     @property
@@ -132,15 +133,9 @@ class AsyncPosthog:
 
     # -- events: plain calls, never blocking -----------------------------------------------
     def capture(self, *args: Any, **kwargs: Any) -> str | None:
-        """Like :meth:`Posthog.capture`. ``send_feature_flags`` uses local definitions only:
-        a capture never waits for the network."""
-        option = kwargs.get("send_feature_flags")
-        if option and kwargs.get("flags") is None and len(args) <= 1:
-            kwargs = dict(kwargs)
-            kwargs.pop("send_feature_flags")
-            snapshot = self._local_snapshot(kwargs, option)
-            if snapshot is not None:
-                kwargs["flags"] = snapshot
+        """Like :meth:`Posthog.capture`, in both call styles. ``send_feature_flags`` uses
+        the loaded definitions only (see ``AsyncCore._flags_for_event``): a capture never
+        waits for the network. For remote values pass ``flags=await evaluate_flags(...)``."""
         return self._core.capture(*args, **kwargs)
 
     def capture_ai(self, event: str, **kwargs: Any) -> str | None:
@@ -165,27 +160,8 @@ class AsyncPosthog:
         return self._core.group_identify(*args, **kwargs)
 
     def capture_exception(self, *args: Any, **kwargs: Any) -> str | None:
+        """Like :meth:`Posthog.capture_exception`; ``send_feature_flags`` as in ``capture``."""
         return self._core.capture_exception(*args, **kwargs)
-
-    def _local_snapshot(self, kwargs: dict[str, Any], option: Any) -> Any:
-        opts = option if isinstance(option, Mapping) else {}
-        try:
-            query = self._core._query(
-                kwargs.get("distinct_id"),
-                {
-                    "groups": kwargs.get("groups"),
-                    "person_properties": opts.get("person_properties"),
-                    "group_properties": opts.get("group_properties"),
-                },
-                opts.get("flag_keys_filter"),
-            )
-        except Exception as exc:
-            log.warning("[PostHog] send_feature_flags ignored: %r", exc)
-            return None
-        if query.distinct_id is None:
-            return None
-        records = self._flags.local_only(query)
-        return FeatureFlagEvaluations(query.distinct_id, dict(query.groups), _records=records)
 
     # -- lifecycle (awaitable) -------------------------------------------------------------
     async def flush(self, timeout_seconds: float | None = 10) -> bool:

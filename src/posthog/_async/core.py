@@ -9,12 +9,18 @@ is left at interpreter exit (when no loop runs any more) to the sync sender.
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from posthog._async.delivery import AsyncDelivery
+from posthog._client_flags import event_flag_request
 from posthog._delivery.stats import DropReason
 from posthog._delivery.worker import Lane
 from posthog.client import Client
+from posthog.contexts import ContextScope
+from posthog.types import FeatureFlagEvaluations
+
+if TYPE_CHECKING:
+    from posthog._async.flags import AsyncFlags
 
 __all__ = ["AsyncCore", "bind_options"]
 
@@ -23,6 +29,30 @@ class AsyncCore(Client):
     """Enqueues like the sync client, then nudges the async delivery task."""
 
     _delivery: AsyncDelivery | None = None
+    _local_flags: AsyncFlags | None = None
+
+    def _flags_for_event(
+        self, call: Any, scope: ContextScope | None, option: Any
+    ) -> dict[str, Any] | None:
+        """``send_feature_flags`` in every call style (``capture`` keyword or legacy
+        positional, ``capture_exception``): local definitions only, never the network.
+
+        ``capture`` must not block the event loop, so unlike the sync client this never
+        asks ``/flags``: the event gets the flags the already-loaded definitions decide
+        (as a ``flags=`` snapshot would), and with ``send_feature_flags=True`` but no
+        definitions loaded it goes out without flag properties. For remote values,
+        ``snapshot = await client.evaluate_flags(distinct_id)`` and then
+        ``capture(..., flags=snapshot)``.
+        """
+        request = event_flag_request(call, scope, option)
+        flags = self._local_flags
+        if request is None or flags is None:
+            return None
+        ident, opts = request
+        records = flags.local_only(self._event_query(call, ident, opts, True))
+        return FeatureFlagEvaluations(
+            ident, dict(call.groups or {}), _records=records
+        )._event_properties()
 
     def _enqueue(self, lane: Lane, item: bytes, ident: str) -> str | None:
         result = super()._enqueue(lane, item, ident)
