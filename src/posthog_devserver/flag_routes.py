@@ -259,10 +259,44 @@ def list_flags(app: App, request: Request) -> Response:
 
 
 def evaluate_api(app: App, request: Request) -> Response:
-    """The web page's evaluation box: like ``/flags?v=4``; ``project`` optional."""
+    """The web page's evaluation box: like ``/flags?v=4``; ``project`` optional.
+
+    Without a project (the page's "All projects" view, any key accepted), the project is
+    the one in which the distinct id has a person, so its stored properties count; of
+    several, the one whose person was seen last. The answer says which project was used.
+    """
     body = _body(request)
-    project = body.get("project") or body.get("api_key") or app.project_api_key or ""
-    if not isinstance(project, str):
+    project = body.get("project") or body.get("api_key")
+    if project is not None and not isinstance(project, str):
         raise bad_request("invalid_payload", "'project' must be a string.", "project")
+    if project:
+        note = "given"
+    elif app.project_api_key:
+        project, note = app.project_api_key, "the server's project key"
+    else:
+        project, note = _project_for(app, body.get("distinct_id"))
     results = evaluate_body(app, project, body)
-    return json_response({"flags": {k: _record(e, True) for k, e in results.items()}})
+    return json_response(
+        {
+            "flags": {k: _record(e, True) for k, e in results.items()},
+            "project": project,
+            "project_note": note,
+        }
+    )
+
+
+def _project_for(app: App, distinct_id: Any) -> tuple[str, str]:
+    """The project to evaluate ``distinct_id`` in when none was named, and why that one."""
+    if isinstance(distinct_id, (int, float)) and not isinstance(distinct_id, bool):
+        distinct_id = str(distinct_id)
+    if not isinstance(distinct_id, str) or not distinct_id:
+        return "", "no project"
+    with app.store.reader() as conn:
+        projects = queries.projects_of_distinct_id(conn, distinct_id)
+    if not projects:
+        return "", "no person with this distinct id in any project"
+    if len(projects) == 1:
+        return projects[0], "the only project with a person for this distinct id"
+    return projects[0], (
+        f"the most recently seen of {len(projects)} projects with a person for this distinct id"
+    )

@@ -183,6 +183,22 @@ def person_properties(conn: sqlite3.Connection, project: str, distinct_id: str) 
     return dict(json.loads(row[0])) if row else {}
 
 
+def projects_of_distinct_id(conn: sqlite3.Connection, distinct_id: str) -> list[str]:
+    """Projects where ``distinct_id`` has a person, the person seen most recently first.
+
+    A person is seen by its latest event under any of its distinct ids; one without
+    events ranks by when its properties last changed.
+    """
+    rows = conn.execute(
+        "SELECT d.project FROM person_distinct_ids d JOIN persons p ON p.id = d.person_id"
+        " WHERE d.distinct_id = ? ORDER BY coalesce((SELECT max(e.id) FROM events e"
+        " JOIN person_distinct_ids o ON e.project = o.project AND e.distinct_id = o.distinct_id"
+        " WHERE o.person_id = p.id), 0) DESC, p.updated_at DESC, p.id DESC",
+        (distinct_id,),
+    )
+    return [str(row[0]) for row in rows]
+
+
 def group_properties(
     conn: sqlite3.Connection, project: str, group_type: str, group_key: str
 ) -> dict[str, Any]:

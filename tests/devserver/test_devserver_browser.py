@@ -112,6 +112,7 @@ def test_live_events_persons_groups_and_flag_evaluation(
     page.click("#eval-submit")
     value = page.locator("[data-testid=eval-row][data-flag=pro-only] .eval-value")
     expect(value).to_have_text("true")
+    expect(page.get_by_test_id("eval-project")).to_contain_text("project phc_test")
     page.fill("#eval-person", '{"plan": "free"}')
     page.click("#eval-submit")
     expect(value).to_have_text("false")

@@ -342,3 +342,34 @@ def test_web_page_evaluation_endpoint(flagged: Http) -> None:
     )
     assert reply.status == 200
     assert reply.json()["flags"]["pro-only"]["value"] is True
+
+
+def test_evaluation_box_without_a_project_uses_the_project_of_the_distinct_id(
+    flagged: Http,
+) -> None:
+    def evaluate(**body: Any) -> dict[str, Any]:
+        reply = flagged.post_json("/api/flags/evaluate", body)
+        assert reply.status == 200, reply.body
+        return dict(reply.json())
+
+    flagged.batch([event("$set", "solo", **{"$set": {"plan": "pro"}})], api_key="phc_a")
+    answer = evaluate(distinct_id="solo")
+    assert answer["project"] == "phc_a" and "only project" in answer["project_note"]
+    assert answer["flags"]["pro-only"]["value"] is True  # stored properties merged
+
+    # a person in several projects: the one seen most recently
+    flagged.batch([event("$set", "both", **{"$set": {"plan": "free"}})], api_key="phc_a")
+    flagged.batch([event("$set", "both", **{"$set": {"plan": "pro"}})], api_key="phc_b")
+    answer = evaluate(distinct_id="both")
+    assert answer["project"] == "phc_b" and "2 projects" in answer["project_note"]
+    assert answer["flags"]["pro-only"]["value"] is True
+    flagged.batch([event("seen again", "both")], api_key="phc_a")
+    answer = evaluate(distinct_id="both")
+    assert answer["project"] == "phc_a" and answer["flags"]["pro-only"]["value"] is False
+
+    # a named project is used as given; an unknown id has no stored properties
+    answer = evaluate(distinct_id="both", project="phc_b")
+    assert (answer["project"], answer["project_note"]) == ("phc_b", "given")
+    assert answer["flags"]["pro-only"]["value"] is True
+    answer = evaluate(distinct_id="nobody")
+    assert answer["project"] == "" and answer["flags"]["pro-only"]["value"] is False

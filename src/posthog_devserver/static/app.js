@@ -156,6 +156,7 @@ function parseBox(id) {
 async function evaluate(event) {
   event.preventDefault();
   $("eval-error").textContent = "";
+  $("eval-project").textContent = "";
   try {
     const body = {
       distinct_id: $("eval-distinct-id").value.trim(),
@@ -168,6 +169,7 @@ async function evaluate(event) {
     const response = await fetch("/api/flags/evaluate", { method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
     const data = await response.json();
     if (!response.ok) throw new Error(data.detail || response.statusText);
+    $("eval-project").textContent = "project " + (data.project || "(none)") + ": " + data.project_note;
     $("eval-results").replaceChildren(...Object.values(data.flags).map((r) => el("tr", { "data-testid": "eval-row", "data-flag": r.key },
       el("td", { class: "key", text: r.key }),
       el("td", { class: "eval-value value-" + Boolean(r.value), text: JSON.stringify(r.value) }),
