@@ -1,7 +1,8 @@
 """The query API (``/api/events``, ``/api/persons``, ``/api/groups``, ``/api/stats``).
 
 Used by the web page and by tests. Lists are newest first and paged: events by id
-cursor (``before``; ``after`` for polling new ones), persons and groups by ``offset``.
+cursor (``before``; ``after`` for polling new ones), persons, groups (and the flags of
+``/api/flags``, in :mod:`.flag_routes`) by ``offset``.
 Every filter is optional; ``project`` narrows to one project key.
 """
 
@@ -55,6 +56,20 @@ def _next(request: Request, **changes: Any) -> str:
     return f"{request.path}?{urlencode(query)}"
 
 
+def offset_paging(query: Mapping[str, str]) -> tuple[int, int]:
+    """``limit`` (1..1000, default 100) and ``offset`` (default 0) of a paged list."""
+    return _limit(query), _int(query, "offset", 0) or 0
+
+
+def offset_page(
+    request: Request, results: list[Any], limit: int, offset: int, **extra: Any
+) -> Response:
+    """A page of results with the ``next`` link (None on the last page)."""
+    more = len(results) == limit
+    following = _next(request, offset=offset + limit) if more else None
+    return json_response({"results": results, "next": following, **extra})
+
+
 def list_events(store: Store, request: Request) -> Response:
     q = request.query
     limit = _limit(q)
@@ -78,7 +93,7 @@ def list_events(store: Store, request: Request) -> Response:
 
 def list_persons(store: Store, request: Request) -> Response:
     q = request.query
-    limit, offset = _limit(q), _int(q, "offset", 0) or 0
+    limit, offset = offset_paging(q)
     with store.reader() as conn:
         results = queries.persons(
             conn,
@@ -91,15 +106,12 @@ def list_persons(store: Store, request: Request) -> Response:
         )
     if _str(q, "id") is not None and not results:
         raise not_found("No such person.")
-    more = len(results) == limit
-    return json_response(
-        {"results": results, "next": _next(request, offset=offset + limit) if more else None}
-    )
+    return offset_page(request, results, limit, offset)
 
 
 def list_groups(store: Store, request: Request) -> Response:
     q = request.query
-    limit, offset = _limit(q), _int(q, "offset", 0) or 0
+    limit, offset = offset_paging(q)
     with store.reader() as conn:
         results = queries.groups(
             conn,
@@ -109,10 +121,7 @@ def list_groups(store: Store, request: Request) -> Response:
             limit=limit,
             offset=offset,
         )
-    more = len(results) == limit
-    return json_response(
-        {"results": results, "next": _next(request, offset=offset + limit) if more else None}
-    )
+    return offset_page(request, results, limit, offset)
 
 
 def stats(store: Store, request: Request) -> Response:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from posthog._flags.evaluator import Evaluation, Reason, Subject, evaluate_all
 from posthog._flags.model import FlagSet, parse_definitions
 
-from . import queries
+from . import api, queries
 from .errors import bad_request, not_found
 from .flags import Definitions
 from .ingest import decode_body, parse_json
@@ -244,17 +244,31 @@ def _version(request: Request) -> int:
 
 
 def list_flags(app: App, request: Request) -> Response:
-    """Definitions and their source for the web page (no key needed: local only)."""
-    defs = app.flags.current()
-    return json_response(
-        {
-            "results": defs.flags,
-            "group_type_mapping": defs.document.get("group_type_mapping", {}),
-            "cohorts": defs.document.get("cohorts", {}),
-            "path": defs.path,
-            "etag": defs.etag,
-            "error": defs.error,
-        }
+    """Definitions and their source for the web page (no key needed: local only).
+
+    ``project`` shows that project's group type mapping (its own, from ingestion, when
+    the file names none); ``search`` keeps flags whose key or name contains it; paged
+    by ``limit`` and ``offset`` like the other lists.
+    """
+    query = request.query
+    project = query.get("project") or None
+    limit, offset = api.offset_paging(query)
+    defs = _definitions(app, project)
+    flags = defs.flags
+    search = (query.get("search") or "").lower()
+    if search:
+        flags = [f for f in flags if search in f"{f.get('key')} {f.get('name') or ''}".lower()]
+    return api.offset_page(
+        request,
+        flags[offset : offset + limit],
+        limit,
+        offset,
+        project=project,
+        group_type_mapping=defs.document.get("group_type_mapping", {}),
+        cohorts=defs.document.get("cohorts", {}),
+        path=defs.path,
+        etag=defs.etag,
+        error=defs.error,
     )
 
 

@@ -373,3 +373,21 @@ def test_evaluation_box_without_a_project_uses_the_project_of_the_distinct_id(
     assert answer["flags"]["pro-only"]["value"] is True
     answer = evaluate(distinct_id="nobody")
     assert answer["project"] == "" and answer["flags"]["pro-only"]["value"] is False
+
+
+def test_flags_list_filters_by_project_and_pages(dev: DevServer, http: Http) -> None:
+    dev.set_flags({"flags": [person_flag(f"flag-{i}", "plan", "pro") for i in range(5)]})
+    http.batch([event("x", properties={"$groups": {"team": "t1"}})], api_key="phc_a")
+    http.batch([event("x", properties={"$groups": {"org": "o1"}})], api_key="phc_b")
+    assert http.get_json("/api/flags", project="phc_a")["group_type_mapping"] == {"0": "team"}
+    assert http.get_json("/api/flags", project="phc_b")["group_type_mapping"] == {"0": "org"}
+    assert http.get_json("/api/flags")["group_type_mapping"] == {}  # the file names none
+
+    page = http.get_json("/api/flags", limit=2)
+    keys = [f["key"] for f in page["results"]]
+    while page["next"]:
+        page = http.get_json(page["next"])
+        keys += [f["key"] for f in page["results"]]
+    assert keys == [f"flag-{i}" for i in range(5)]
+    assert [f["key"] for f in http.get_json("/api/flags", search="LAG-3")["results"]] == ["flag-3"]
+    assert http.get("/api/flags", limit="x").status == 400

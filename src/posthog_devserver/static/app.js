@@ -126,9 +126,11 @@ async function loadGroups() {
 // -- flags --------------------------------------------------------------------------------
 
 async function loadFlags() {
-  const data = await getJSON("/api/flags");
+  const data = await getJSON("/api/flags", { project: state.project, limit: 1000 });
   state.flags = data.results;
+  const mapping = Object.entries(data.group_type_mapping || {}).map(([index, type]) => index + ": " + type);
   $("flags-source").textContent = (data.path ? "from " + data.path : "no flags file (start with --flags FILE)") +
+    (mapping.length ? " · group types " + mapping.join(", ") : "") +
     (data.error ? " — error: " + data.error : "");
   $("flags").replaceChildren(...data.results.map((f) => el("div", { class: "flag", "data-testid": "flag" },
     el("span", { class: "key", text: f.key }),
