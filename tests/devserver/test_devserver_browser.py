@@ -1,5 +1,5 @@
-"""The web page in a real headless Chromium: live events, persons, groups, flag evaluation,
-and no script injection from captured data."""
+"""The web page in a real headless Chromium: events captured by the SDK appear live, then
+persons, groups, flag evaluation, and no script injection from captured data."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from devserver_helpers import Http, event
 
+from posthog import Posthog
 from posthog_devserver import DevServer
 
 pytestmark = pytest.mark.browser
@@ -69,23 +69,33 @@ def page(dev: DevServer) -> Iterator[Any]:
             browser.close()
 
 
+@pytest.fixture
+def sdk(dev: DevServer) -> Iterator[Posthog]:
+    client = Posthog("phc_test", host=dev.url)
+    yield client
+    client.shutdown()
+
+
 def test_live_events_persons_groups_and_flag_evaluation(
-    page: Any, dev: DevServer, http: Http
+    page: Any, dev: DevServer, sdk: Posthog
 ) -> None:
     from playwright.sync_api import expect
 
     dev.set_flags(FLAGS)
     expect(page.locator("#host-value")).to_have_text(dev.url)
 
-    # an event captured after the page loaded shows up, newest first, as text
-    http.batch([event("first"), event(XSS_NAME, XSS_ID, properties={"$set": {"email": XSS_EMAIL}})])
+    # events the SDK captures after the page loaded show up, newest first, as text
+    sdk.capture("first", distinct_id="user-1")
+    sdk.capture(XSS_NAME, distinct_id=XSS_ID, properties={"$set": {"email": XSS_EMAIL}})
+    assert sdk.flush(10)
     rows = page.get_by_test_id("event-row")
     expect(rows).to_have_count(2)
     expect(rows.first.locator(".event-name")).to_have_text(XSS_NAME)
     expect(rows.first.locator(".distinct-id")).to_have_text(XSS_ID)
     rows.first.click()
     expect(page.get_by_test_id("event-properties")).to_contain_text(XSS_EMAIL)
-    http.batch([event("newest")])
+    sdk.capture("newest", distinct_id="user-1")
+    assert sdk.flush(10)
     expect(rows).to_have_count(3)
     expect(rows.first.locator(".event-name")).to_have_text("newest")
 
@@ -96,10 +106,11 @@ def test_live_events_persons_groups_and_flag_evaluation(
     detail = page.get_by_test_id("person-detail")
     expect(detail.locator(".person-distinct-id")).to_have_text([XSS_ID])
     expect(page.get_by_test_id("person-properties")).to_contain_text(XSS_EMAIL)
+    expect(detail).to_contain_text(XSS_NAME)  # the person's own events, by person id
 
     # groups
-    group = {"$group_type": "company", "$group_key": "acme", "$group_set": {"size": 3}}
-    http.batch([event("$groupidentify", properties=group)])
+    sdk.group_identify("company", "acme", {"size": 3})
+    assert sdk.flush(10)
     page.click("button[data-tab=groups]")
     expect(page.get_by_test_id("group-row")).to_contain_text(["acme"])
 
