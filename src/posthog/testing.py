@@ -5,7 +5,9 @@ values. No network, no threads.
 through the same argument handling, enrichment, ``before_send`` and encoding as in
 production, in the calling thread (``sync_mode``), into an in-memory transport instead
 of a socket. Flag calls are answered from overrides you set per key, per distinct id or
-for everyone; a flag without an override is "not found" (``None``).
+for everyone; a flag without an override is "not found" (``None``). Flags reach events
+as in production: ``send_feature_flags=True`` and ``flags=`` attach the overrides, and
+flag reads send (deduplicated) ``$feature_flag_called`` exposures.
 
 ::
 
@@ -29,17 +31,21 @@ import gzip
 import json
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
+from posthog._client_flags import _nothing, _to_result, event_flag_request
+from posthog._flags.events import event_flag_properties
 from posthog._transport.base import Request, Response
 from posthog.client import Client
+from posthog.contexts import ContextScope
 from posthog.types import (
     FeatureFlagEvaluations,
     FeatureFlagResult,
     FlagRecord,
+    FlagsAndPayloads,
     decode_payload,
 )
 
@@ -54,6 +60,7 @@ __all__ = [
 
 _EVERYONE = object()
 _MISSING = object()
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,10 +192,13 @@ class RecordingClient(Client):
             raise AssertionError(f"{event!r} was captured {len(found)} time(s): {found[0]}")
 
     def clear(self) -> None:
-        """Forget captured events and flag calls (overrides stay)."""
+        """Forget captured events, flag calls and which exposures were already reported
+        (so a flag read after ``clear()`` sends ``$feature_flag_called`` again); overrides
+        stay."""
         self.memory.clear()
         with self._flag_lock:
             self.flag_calls.clear()
+        self._flag_called.clear()
 
     # -- flag overrides --------------------------------------------------------------------
     def override_flag(
@@ -216,92 +226,136 @@ class RecordingClient(Client):
             per_key = self._overrides.get(key)
             if not per_key:
                 return _MISSING, None
-            if distinct_id is not None and str(distinct_id) in per_key:
+            if str(distinct_id) in per_key:
                 return per_key[str(distinct_id)]
             return per_key.get(_EVERYONE, (_MISSING, None))
 
-    def _read(self, key: str, distinct_id: Any) -> tuple[Any, Any]:
-        if distinct_id is None:
-            from posthog.contexts import get_context_distinct_id
-
-            distinct_id = get_context_distinct_id()
-        value, payload = self._override(key, distinct_id)
-        if self.disabled:
-            value, payload = _MISSING, None
+    def _all(self, distinct_id: Any, keys: Any = None) -> dict[str, tuple[Any, Any]]:
         with self._flag_lock:
-            self.flag_calls.append(FlagCall(key, distinct_id, None if value is _MISSING else value))
-        return value, payload
+            known = list(self._overrides)
+        wanted = known if keys is None else [k for k in known if k in set(keys)]
+        found = {key: self._override(key, distinct_id) for key in wanted}
+        return {key: found[key] for key in wanted if found[key][0] is not _MISSING}
+
+    # -- flag reads: the real client's arguments, answers from the overrides ---------------
+    # Options are checked and the distinct id resolved (context included) by the real
+    # client's ``_query``; exposures go out through its ``_report`` (deduplicated), so
+    # ``$feature_flag_called`` events look exactly as in production.
+    def _lookup(
+        self, key: str, distinct_id: Any, options: dict[str, Any], send: bool
+    ) -> FlagRecord:
+        send = options.pop("send_feature_flag_events", send)
+        query = self._query(distinct_id, options)
+        if query.distinct_id is None:
+            record = FlagRecord(key, None, None, False, "No distinct_id given", "error",
+                                error="missing_distinct_id")  # fmt: skip
+        else:
+            record = _record(key, *self._override(key, query.distinct_id))
+        with self._flag_lock:
+            self.flag_calls.append(FlagCall(key, query.distinct_id, record.value))
+        if send and query.distinct_id is not None:
+            self._report(record, query.distinct_id, query.groups, options.get("disable_geoip"))
+        return record
+
+    def _answer(self, name: str, run: Callable[[], T], default: T) -> T:
+        return default if self.disabled else self._guard(name, run, default)
 
     def get_feature_flag_result(
-        self, key: str, distinct_id: Any = None, **_options: Any
+        self, key: str, distinct_id: Any = None, **options: Any
     ) -> FeatureFlagResult | None:
         """Like the real client: ``None`` only when disabled; a flag without an override
         is a result with ``error="flag_missing"`` and no value."""
-        if self.disabled:
-            return None
-        value, payload = self._read(key, distinct_id)
-        return _flag_result(_record(key, value, payload))
 
-    def evaluate_flags(
-        self, distinct_id: Any = None, *, flag_keys: Any = None, **options: Any
-    ) -> FeatureFlagEvaluations:
-        """A snapshot of the overrides; reads are listed in ``flag_calls``."""
-        if distinct_id is None:
-            from posthog.contexts import get_context_distinct_id
+        def run() -> FeatureFlagResult:
+            return _to_result(self._lookup(key, distinct_id, options, True))
 
-            distinct_id = get_context_distinct_id()
-        groups = dict(options.get("groups") or {})
-        if self.disabled or distinct_id is None:
-            return FeatureFlagEvaluations(distinct_id, groups)
-        found = self._all(distinct_id)
-        wanted = found if flag_keys is None else {k: found[k] for k in flag_keys if k in found}
-        records = {key: _record(key, value, payload) for key, (value, payload) in wanted.items()}
+        return self._answer("get_feature_flag_result", run, None)
 
-        def report(record: FlagRecord, snapshot: FeatureFlagEvaluations) -> None:
-            with self._flag_lock:
-                self.flag_calls.append(FlagCall(record.key, snapshot.distinct_id, record.value))
+    def get_feature_flag(self, key: str, distinct_id: Any = None, **options: Any) -> Any:
+        def run() -> Any:
+            return self._lookup(key, distinct_id, options, True).value
 
-        return FeatureFlagEvaluations(
-            str(distinct_id), groups, None, False, None, MappingProxyType(records), report, set()
-        )
+        return self._answer("get_feature_flag", run, None)
 
-    def get_feature_flag(self, key: str, distinct_id: Any = None, **_options: Any) -> Any:
-        value, _payload = self._read(key, distinct_id)
-        return None if value is _MISSING else value
-
-    def feature_enabled(self, key: str, distinct_id: Any = None, **_options: Any) -> bool | None:
-        value, _payload = self._read(key, distinct_id)
-        return None if value is _MISSING else bool(value)
+    def feature_enabled(self, key: str, distinct_id: Any = None, **options: Any) -> bool | None:
+        value = self.get_feature_flag(key, distinct_id, **options)
+        return None if value is None else bool(value)
 
     def get_feature_flag_payload(
-        self, key: str, distinct_id: Any = None, *, match_value: Any = None, **_options: Any
+        self, key: str, distinct_id: Any = None, *, match_value: Any = None, **options: Any
     ) -> Any:
-        value, payload = self._read(key, distinct_id)
-        if value is _MISSING or (match_value is not None and match_value != value):
-            return None
-        return payload
+        def run() -> Any:
+            record = self._lookup(key, distinct_id, options, False)
+            if not record.value or (match_value is not None and match_value != record.value):
+                return None
+            return decode_payload(record.payload)
 
-    def get_all_flags(self, distinct_id: Any = None, **_options: Any) -> dict[str, Any] | None:
-        return {key: value for key, (value, _p) in self._all(distinct_id).items()}
+        return self._answer("get_feature_flag_payload", run, None)
 
-    def get_all_flags_and_payloads(self, distinct_id: Any = None, **_options: Any) -> Any:
-        found = self._all(distinct_id)
-        return {
-            "featureFlags": {key: value for key, (value, _p) in found.items()},
-            "featureFlagPayloads": {
-                key: json.dumps(p) for key, (_v, p) in found.items() if p is not None
-            },
-        }
+    def get_all_flags(self, distinct_id: Any = None, **options: Any) -> dict[str, Any] | None:
+        return self.get_all_flags_and_payloads(distinct_id, **options)["featureFlags"]
 
-    def _all(self, distinct_id: Any) -> dict[str, tuple[Any, Any]]:
+    def get_all_flags_and_payloads(
+        self, distinct_id: Any = None, **options: Any
+    ) -> FlagsAndPayloads:
+        def run() -> FlagsAndPayloads:
+            query = self._query(distinct_id, options, options.pop("flag_keys_to_evaluate", None))
+            if query.distinct_id is None:
+                return _nothing()
+            found = self._all(query.distinct_id, query.keys)
+            return {
+                "featureFlags": {key: value for key, (value, _p) in found.items()},
+                "featureFlagPayloads": {
+                    key: json.dumps(p) for key, (_v, p) in found.items() if p is not None
+                },
+            }
+
+        return self._answer("get_all_flags_and_payloads", run, _nothing())
+
+    def evaluate_flags(
+        self, distinct_id: Any = None, *, flag_keys: Sequence[str] | None = None, **options: Any
+    ) -> FeatureFlagEvaluations:
+        """A snapshot of the overrides; reads are listed in ``flag_calls`` and reported as
+        ``$feature_flag_called`` like a real snapshot's."""
+
+        def run() -> FeatureFlagEvaluations:
+            query = self._query(distinct_id, options, flag_keys)
+            if query.distinct_id is None or (flag_keys is not None and not flag_keys):
+                return FeatureFlagEvaluations(query.distinct_id, dict(query.groups))
+            found = self._all(query.distinct_id, query.keys)
+            records = {key: _record(key, value, payload) for key, (value, payload) in found.items()}
+            return FeatureFlagEvaluations(
+                query.distinct_id,
+                dict(query.groups),
+                options.get("disable_geoip"),
+                False,
+                None,
+                MappingProxyType(records),
+                self._snapshot_read,
+                set(),
+            )
+
+        return self._answer("evaluate_flags", run, FeatureFlagEvaluations())
+
+    def _snapshot_read(self, record: FlagRecord, snapshot: FeatureFlagEvaluations) -> None:
         with self._flag_lock:
-            keys = list(self._overrides)
-        out = {}
-        for key in keys:
-            value, payload = self._override(key, distinct_id)
-            if value is not _MISSING:
-                out[key] = (value, payload)
-        return out
+            self.flag_calls.append(FlagCall(record.key, snapshot.distinct_id, record.value))
+        self._report_from_snapshot(record, snapshot)
+
+    def _flags_for_event(
+        self, call: Any, scope: ContextScope | None, option: Any
+    ) -> dict[str, Any] | None:
+        """``capture(send_feature_flags=...)``: the overrides for the event's person, as
+        ``$feature/<key>`` and ``$active_feature_flags`` (the real client's properties)."""
+        request = event_flag_request(call, scope, option)
+        if request is None:
+            return None
+        ident, opts = request
+        found = self._all(ident, opts.get("flag_keys_filter"))
+        return event_flag_properties({key: value for key, (value, _p) in found.items()})
+
+    def load_feature_flags(self) -> None:
+        """Nothing to load: the overrides are the definitions (and no poller thread)."""
 
 
 def _user_props(event: CapturedEvent) -> dict[str, Any]:
@@ -315,25 +369,10 @@ def _record(key: str, value: Any, payload: Any) -> FlagRecord:
     """The record a real evaluation would produce, for an override or a missing flag."""
     if value is _MISSING:
         return FlagRecord(
-            key, None, None, True, "Flag not overridden", "flag_missing", error="flag_missing"
+            key, None, None, False, "Flag not overridden", "flag_missing", error="flag_missing"
         )
     encoded = None if payload is None else json.dumps(payload)
     return FlagRecord(key, value, encoded, True, _OVERRIDE_REASON, "override")
-
-
-def _flag_result(record: FlagRecord) -> FeatureFlagResult:
-    value = record.value
-    return FeatureFlagResult(
-        key=record.key,
-        enabled=bool(value),
-        variant=value if isinstance(value, str) else None,
-        payload=decode_payload(record.payload) if value else None,
-        reason=record.reason,
-        reason_code=record.reason_code,
-        error=record.error,
-        locally_evaluated=True,
-        has_value=value is not None,
-    )
 
 
 @contextlib.contextmanager
@@ -350,12 +389,20 @@ def use_as_default(client: Client) -> Iterator[Client]:
 
 @contextlib.contextmanager
 def recording(project_api_key: str = "phc_test", **options: Any) -> Iterator[RecordingClient]:
-    """A :class:`RecordingClient`, installed as the module-level default for the block."""
+    """A :class:`RecordingClient`, installed as the module-level default for the block.
+
+    ``posthog.disabled`` (often set in an application's test settings) is switched off
+    for the block and restored after it: nothing leaves the process anyway, and a
+    disabled default client would silently record nothing."""
+    module: Any = sys.modules["posthog"]
     client = RecordingClient(project_api_key, **options)
+    was_disabled = getattr(module, "disabled", False)
+    module.disabled = False
     try:
         with use_as_default(client):
             yield client
     finally:
+        module.disabled = was_disabled
         client.shutdown()
 
 

@@ -35,3 +35,21 @@ def import_contacts(user_id: str, rows: list[str]) -> int:
         except ValueError as exc:
             posthog.capture_exception(exc, distinct_id=user_id)
     return imported
+
+
+def view_product(user_id: str, product_id: str) -> None:
+    """Product views carry the person's flags, so funnels can be split by variant."""
+    posthog.capture(
+        "product viewed",
+        distinct_id=user_id,
+        properties={"product_id": product_id},
+        send_feature_flags=True,
+    )
+
+
+def search(user_id: str, query: str) -> str:
+    """Ranking is an experiment: evaluate once, branch on it, attach it to the event."""
+    flags = posthog.evaluate_flags(user_id)
+    ranking = flags.get_flag("search-ranking") or "classic"
+    posthog.capture("searched", distinct_id=user_id, properties={"query": query}, flags=flags)
+    return str(ranking)

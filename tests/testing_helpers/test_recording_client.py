@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 
 import posthog
-from posthog.testing import RecordingClient, recording, use_as_default
+from posthog import Posthog
+from posthog.testing import MemoryTransport, RecordingClient, recording, use_as_default
 
 
 def test_events_go_through_the_real_message_path() -> None:
@@ -78,7 +80,15 @@ def test_flag_reads_and_payloads() -> None:
     assert client.get_feature_flag("theme", "u1") is None
     client.clear_flag_overrides()
     assert client.get_all_flags("u1") == {}
-    assert client.events == []  # flag reads are recorded in flag_calls, not as events
+    # reads are exposures, deduplicated per (person, flag, value), as a real client sends
+    exposures = client.captured("$feature_flag_called", distinct_id="u1")
+    assert [e.properties["$feature_flag"] for e in exposures] == [
+        "theme",
+        "legacy",
+        "nope",
+        "theme",
+    ]
+    assert [e.event for e in client.events] == ["$feature_flag_called"] * 4
     client.shutdown()
 
 
@@ -124,5 +134,155 @@ def test_evaluate_flags_snapshot_from_overrides() -> None:
         ("theme", "dark"),
         ("missing", None),
     ]
+    exposures = client.captured("$feature_flag_called")
+    assert [e.properties["$feature_flag"] for e in exposures] == ["beta", "theme", "missing"]
+    assert exposures[1].properties["$feature_flag_payload"] == {"accent": "#000"}
     assert client.evaluate_flags("u2", flag_keys=["theme"]).keys == []
     client.shutdown()
+
+
+def test_send_feature_flags_attaches_the_overrides() -> None:
+    client = RecordingClient()
+    client.override_flags({"beta": True, "legacy": False})
+    client.override_flag("theme", "dark", distinct_id="u1")
+    client.capture("viewed", distinct_id="u1", send_feature_flags=True)
+    client.capture("viewed", distinct_id="u2", send_feature_flags=True)
+    client.capture("filtered", distinct_id="u1", send_feature_flags={"flag_keys_filter": ["theme"]})
+    client.capture("opted out", distinct_id="u1", send_feature_flags={"should_send": False})
+    u1 = client.assert_captured("viewed", distinct_id="u1").properties
+    assert (u1["$feature/beta"], u1["$feature/legacy"], u1["$feature/theme"]) == (
+        True,
+        False,
+        "dark",
+    )
+    assert sorted(u1["$active_feature_flags"]) == ["beta", "theme"]
+    u2 = client.assert_captured("viewed", distinct_id="u2").properties
+    assert "$feature/theme" not in u2 and u2["$active_feature_flags"] == ["beta"]
+    filtered = client.assert_captured("filtered").properties
+    assert [k for k in filtered if k.startswith("$feature/")] == ["$feature/theme"]
+    assert not any(k.startswith("$feature") for k in client.assert_captured("opted out").properties)
+    assert client.captured("$feature_flag_called") == [] and client.flag_calls == []
+    client.shutdown()
+
+
+def test_send_feature_flags_uses_the_context_person() -> None:
+    with recording() as ph, posthog.new_context():
+        ph.override_flag("beta", True, distinct_id="ctx-user")
+        posthog.identify_context("ctx-user")
+        posthog.capture("clicked", send_feature_flags=True)
+    assert ph.assert_captured("clicked", "ctx-user").properties["$feature/beta"] is True
+
+
+def test_flag_read_without_a_person_is_none_as_in_production() -> None:
+    client = RecordingClient()
+    client.override_flag("beta", True)  # for everyone, but there is nobody to evaluate for
+    assert client.feature_enabled("beta") is None
+    assert client.get_feature_flag_result("beta").error == "missing_distinct_id"
+    assert client.get_all_flags() is None
+    assert client.evaluate_flags().keys == []
+    assert client.events == []
+    client.shutdown()
+
+
+def test_unknown_flag_option_behaves_as_in_production() -> None:
+    client = RecordingClient()
+    client.override_flag("beta", True)
+    assert client.feature_enabled("beta", "u1", person_propertes={"plan": "pro"}) is None
+    assert client.get_all_flags("u1", gruops={}) is None
+    debug = RecordingClient(debug=True)
+    with pytest.raises(TypeError, match="person_propertes"):
+        debug.feature_enabled("beta", "u1", person_propertes={})
+    client.shutdown()
+    debug.shutdown()
+
+
+def test_exposure_options_and_clear() -> None:
+    client = RecordingClient()
+    client.override_flag("beta", True)
+    assert client.feature_enabled("beta", "u1", send_feature_flag_events=False) is True
+    assert client.get_feature_flag_payload("beta", "u1") is None  # payload reads never expose
+    assert client.captured("$feature_flag_called") == []
+    client.feature_enabled("beta", "u1", groups={"company": "acme"})
+    exposure = client.assert_captured("$feature_flag_called", "u1", count=1)
+    assert exposure.properties["$groups"] == {"company": "acme"}
+    client.clear()
+    client.feature_enabled("beta", "u1", groups={"company": "acme"})  # reported again
+    client.assert_captured("$feature_flag_called", "u1", count=1)
+    client.shutdown()
+
+
+def test_recording_ignores_a_disabled_module_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(posthog, "disabled", True)  # e.g. an app's test settings
+    with recording() as ph:
+        posthog.capture("signed up", distinct_id="u1")
+        assert posthog.feature_enabled("beta", "u1") is None
+    ph.assert_captured("signed up", distinct_id="u1")
+    assert posthog.disabled is True
+
+
+def test_no_poller_thread_even_with_a_personal_api_key() -> None:
+    before = threading.active_count()
+    client = RecordingClient(personal_api_key="phx_secret")
+    client.load_feature_flags()
+    posthog_threads = [t.name for t in threading.enumerate() if t.name.startswith("posthog")]
+    assert threading.active_count() == before and posthog_threads == []
+    client.shutdown()
+
+
+def _flag(flag_id: int, key: str, rollout: int, variant: str | None = None) -> dict[str, Any]:
+    filters: dict[str, Any] = {"groups": [{"properties": [], "rollout_percentage": rollout}]}
+    if variant is not None:
+        filters["multivariate"] = {"variants": [{"key": variant, "rollout_percentage": 100}]}
+    return {"id": flag_id, "key": key, "active": True, "filters": filters}
+
+
+def _flag_traffic(client: Posthog) -> list[tuple[str, dict[str, Any]]]:
+    """What the app below sends, with the properties that speak about flags."""
+    client.capture("viewed", distinct_id="u1", send_feature_flags=True)
+    client.get_feature_flag("theme", "u1")
+    snapshot = client.evaluate_flags("u1")
+    snapshot.is_enabled("beta")
+    client.capture("searched", distinct_id="u1", flags=snapshot)
+    client.flush()
+    messages = client.transport.messages  # type: ignore[attr-defined]
+    return [
+        (m["event"], {k: v for k, v in m["properties"].items() if k.startswith("$feature")})
+        for m in messages
+    ]
+
+
+def test_overrides_look_like_the_same_flags_evaluated_for_real() -> None:
+    definitions = {
+        "flags": [_flag(1, "beta", 100), _flag(2, "legacy", 0), _flag(3, "theme", 100, "dark")],
+        "group_type_mapping": {},
+        "cohorts": {},
+    }
+    real = Posthog(
+        "phc_real",
+        host="https://posthog.test",
+        sync_mode=True,
+        gzip=False,
+        capture_mode="v0",
+        transport=MemoryTransport(),
+        flag_definitions=definitions,
+    )
+    recording_client = RecordingClient()
+    recording_client.override_flags({"beta": True, "legacy": False, "theme": "dark"})
+    why = ("$feature_flag_reason", "$feature_flag_reason_code", "$feature_flag_condition_index")
+    expected = [
+        (event, {k: v for k, v in props.items() if k not in why and k != "$feature_flag_id"})
+        for event, props in _flag_traffic(real)
+    ]
+    got = [
+        (event, {k: v for k, v in props.items() if k not in why})
+        for event, props in _flag_traffic(recording_client)
+    ]
+    assert got == expected
+    assert [e for e, _ in got] == [
+        "viewed",
+        "$feature_flag_called",
+        "$feature_flag_called",
+        "searched",
+    ]
+    real.shutdown()
+    recording_client.shutdown()
