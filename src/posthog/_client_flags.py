@@ -33,7 +33,7 @@ from posthog.types import (
 
 if TYPE_CHECKING:
     from posthog._flags.results import Evaluation
-    from posthog._flags.service import FlagQuery, FlagService
+    from posthog._flags.service import FlagQuery, FlagService, Outcome
 
 __all__ = ["FlagsMixin"]
 
@@ -186,30 +186,19 @@ class FlagsMixin:
             options.setdefault("send_feature_flag_events", False)
             if match_value is not None:
                 flagset = self._flags.definitions().flagset
-                payload_for = _service_module().payload_for
                 if key in flagset.flags and not options["send_feature_flag_events"]:
-                    return decode_payload(payload_for(flagset, key, match_value))
+                    return match_payload(flagset, key, match_value)
             result = self._result(key, distinct_id, options)
-            if match_value is not None and result.locally_evaluated:
-                flagset = self._flags.store.current.flagset
-                return decode_payload(_service_module().payload_for(flagset, key, match_value))
-            return result.payload
+            return payload_of(result, self._flags.store.current.flagset, match_value)
 
         return self._guard("get_feature_flag_payload", run, None)
 
     def _result(self, key: str, distinct_id: Any, options: dict[str, Any]) -> FeatureFlagResult:
         if self.disabled:
             raise _Disabled
-        send_events = options.pop("send_feature_flag_events", True)
-        query = self._query(distinct_id, options)
-        if query.distinct_id is None:
-            record = FlagRecord(key, None, None, False, "No distinct_id given", "error",
-                                error="missing_distinct_id")  # fmt: skip
-        else:
-            record = self._flags.one(query, str(key))
-        if send_events and query.distinct_id is not None:
-            self._report(record, query.distinct_id, query.groups, options.get("disable_geoip"))
-        return _to_result(record)
+        query, send_events = self._single_query(distinct_id, options)
+        record = None if query.distinct_id is None else self._flags.one(query, str(key))
+        return self._single_result(key, query, record, send_events, options)
 
     # -- bulk ------------------------------------------------------------------------------
     def get_all_flags(self, distinct_id: Any = None, **options: Any) -> dict[str, FlagValue] | None:
@@ -231,27 +220,13 @@ class FlagsMixin:
         )
 
     def _flags_and_payloads(self, distinct_id: Any, options: dict[str, Any]) -> FlagsAndPayloads:
-        if self.disabled:
-            return _nothing()
-        keys = options.pop("flag_keys_to_evaluate", None)
-        query = self._query(distinct_id, options, keys)
-        if query.distinct_id is None:
+        query = self._bulk_query(distinct_id, options)
+        if query is None:
             return _nothing()
         fast = self._flags.local_values(query)
         if fast is not None:
             return {"featureFlags": fast[0], "featureFlagPayloads": fast[1]}
-        outcome = self._flags.many(query)
-        values = {k: r.value for k, r in outcome.records.items() if r.value is not None}
-        if not values and outcome.error and outcome.error != "errors_while_computing_flags":
-            return _nothing()
-        payloads = {
-            k: r.payload
-            for k, r in outcome.records.items()
-            if r.value is not None
-            and r.payload is not None
-            and decode_payload(r.payload) is not None
-        }
-        return {"featureFlags": values, "featureFlagPayloads": payloads}
+        return flags_and_payloads(self._flags.many(query))
 
     def evaluate_flags(
         self, distinct_id: Any = None, *, flag_keys: Sequence[str] | None = None, **options: Any
@@ -260,24 +235,8 @@ class FlagsMixin:
 
         def run() -> FeatureFlagEvaluations:
             query = self._query(distinct_id, options, flag_keys)
-            empty = FeatureFlagEvaluations(query.distinct_id, dict(query.groups))
-            if (
-                self.disabled
-                or query.distinct_id is None
-                or (flag_keys is not None and not flag_keys)
-            ):
-                return empty
-            outcome = self._flags.many(query)
-            return FeatureFlagEvaluations(
-                query.distinct_id,
-                dict(query.groups),
-                options.get("disable_geoip"),
-                outcome.quota_limited,
-                outcome.error,
-                MappingProxyType(outcome.records),
-                self._report_from_snapshot,
-                set(),
-            )
+            outcome = self._flags.many(query) if self._wants_snapshot(query, flag_keys) else None
+            return self._snapshot_of(query, options, outcome)
 
         return self._guard("evaluate_flags", run, FeatureFlagEvaluations())
 
@@ -324,6 +283,59 @@ class FlagsMixin:
             None if keys is None else [str(k) for k in keys],
         )
         return query
+
+    # Shared with AsyncPosthog: everything around the one awaited (or blocking) flag I/O
+    # call, so that the two clients differ only in how they wait for it.
+    def _single_query(self, distinct_id: Any, options: dict[str, Any]) -> tuple[FlagQuery, bool]:
+        """One flag's query and whether to report ``$feature_flag_called``."""
+        send_events = bool(options.pop("send_feature_flag_events", True))
+        return self._query(distinct_id, options), send_events
+
+    def _single_result(
+        self,
+        key: str,
+        query: FlagQuery,
+        record: FlagRecord | None,
+        send_events: bool,
+        options: Mapping[str, Any],
+    ) -> FeatureFlagResult:
+        """``record`` (``None``: there was no distinct id to ask for) as the public result,
+        reported once as ``$feature_flag_called`` when asked to."""
+        if record is None:
+            return _to_result(missing_id_record(key))
+        if send_events:
+            self._report(record, query.distinct_id, query.groups, options.get("disable_geoip"))
+        return _to_result(record)
+
+    def _bulk_query(self, distinct_id: Any, options: dict[str, Any]) -> FlagQuery | None:
+        """The query of ``get_all_flags*``; ``None`` when the answer is "nothing"."""
+        if self.disabled:
+            return None
+        keys = options.pop("flag_keys_to_evaluate", None)
+        query = self._query(distinct_id, options, keys)
+        return None if query.distinct_id is None else query
+
+    def _wants_snapshot(self, query: FlagQuery, flag_keys: Sequence[str] | None) -> bool:
+        """False when ``evaluate_flags`` answers an empty snapshot without evaluating."""
+        asked_none = flag_keys is not None and not flag_keys
+        return not (self.disabled or query.distinct_id is None or asked_none)
+
+    def _snapshot_of(
+        self, query: FlagQuery, options: Mapping[str, Any], outcome: Outcome | None
+    ) -> FeatureFlagEvaluations:
+        """The ``evaluate_flags`` snapshot (empty without an outcome); reads report here."""
+        if outcome is None:
+            return FeatureFlagEvaluations(query.distinct_id, dict(query.groups))
+        return FeatureFlagEvaluations(
+            query.distinct_id,
+            dict(query.groups),
+            options.get("disable_geoip"),
+            outcome.quota_limited,
+            outcome.error,
+            MappingProxyType(outcome.records),
+            self._report_from_snapshot,
+            set(),
+        )
 
     def _guard(self, name: str, run: Callable[[], T], default: T) -> T:
         try:
@@ -451,6 +463,40 @@ def event_flag_request(
     if ident is None:
         return None
     return ident, opts
+
+
+def missing_id_record(key: str) -> FlagRecord:
+    """The record of a flag call made with no distinct id (and none in the context)."""
+    return FlagRecord(key, None, None, False, "No distinct_id given", "error",
+                      error="missing_distinct_id")  # fmt: skip
+
+
+def flags_and_payloads(outcome: Outcome) -> FlagsAndPayloads:
+    """``get_all_flags_and_payloads``' answer: values that resolved and their payloads;
+    "nothing" when none did because the call as a whole failed."""
+    records = outcome.records
+    values = {k: r.value for k, r in records.items() if r.value is not None}
+    if not values and outcome.error and outcome.error != "errors_while_computing_flags":
+        return _nothing()
+    payloads = {
+        k: r.payload
+        for k, r in records.items()
+        if r.value is not None and r.payload is not None and decode_payload(r.payload) is not None
+    }
+    return {"featureFlags": values, "featureFlagPayloads": payloads}
+
+
+def match_payload(flagset: Any, key: str, match_value: Any) -> Any:
+    """The decoded payload the loaded definition of ``key`` gives ``match_value``."""
+    return decode_payload(_service_module().payload_for(flagset, key, match_value))
+
+
+def payload_of(result: FeatureFlagResult, flagset: Any, match_value: Any) -> Any:
+    """``get_feature_flag_payload``'s answer once the flag was evaluated: a local
+    evaluation looks ``match_value`` up in the definitions, a remote one keeps its payload."""
+    if match_value is not None and result.locally_evaluated:
+        return match_payload(flagset, result.key, match_value)
+    return result.payload
 
 
 def _to_result(record: FlagRecord) -> FeatureFlagResult:

@@ -23,26 +23,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Mapping, Sequence
-from types import MappingProxyType
 from typing import Any, TypeVar
 
 from posthog._async.core import AsyncCore, bind_options
 from posthog._async.delivery import AsyncDelivery
 from posthog._async.flags import AsyncFlags
 from posthog._async.sender import AsyncSender
-from posthog._client_flags import _nothing, _to_result
+from posthog._client_flags import _nothing, flags_and_payloads, match_payload, payload_of
 from posthog._delivery.stats import DeliveryStats
-from posthog._flags.evaluator import payload_for
-from posthog._flags.service import FlagQuery
 from posthog._transport.asynchronous import AsyncTransport, default_transport
 from posthog._transport.base import Transport
-from posthog.types import (
-    FeatureFlagEvaluations,
-    FeatureFlagResult,
-    FlagRecord,
-    FlagsAndPayloads,
-    decode_payload,
-)
+from posthog.types import FeatureFlagEvaluations, FeatureFlagResult, FlagsAndPayloads
 
 __all__ = ["AsyncClient", "AsyncPosthog"]
 
@@ -222,30 +213,24 @@ class AsyncPosthog:
         options.setdefault("send_feature_flag_events", False)
         if match_value is not None:
             flagset = (await self._flags.definitions()).flagset
-            if key in flagset.flags:
-                return decode_payload(payload_for(flagset, key, match_value))
+            if key in flagset.flags and not options["send_feature_flag_events"]:
+                return match_payload(flagset, key, match_value)
         result = await self._guard(
             "get_feature_flag_payload", self._result(key, distinct_id, options)
         )
-        return None if result is None else result.payload
+        if result is None:
+            return None
+        return payload_of(result, self._flags.store.current.flagset, match_value)
 
     async def _result(
         self, key: str, distinct_id: Any, options: dict[str, Any]
     ) -> FeatureFlagResult | None:
         if self.disabled:
             return None
-        send_events = options.pop("send_feature_flag_events", True)
-        query = self._core._query(distinct_id, options)
-        if query.distinct_id is None:
-            record = FlagRecord(key, None, None, False, "No distinct_id given", "error",
-                                error="missing_distinct_id")  # fmt: skip
-        else:
-            record = await self._flags.one(query, str(key))
-        if send_events and query.distinct_id is not None:
-            self._core._report(
-                record, query.distinct_id, query.groups, options.get("disable_geoip")
-            )
-        return _to_result(record)
+        core = self._core
+        query, send_events = core._single_query(distinct_id, options)
+        record = None if query.distinct_id is None else await self._flags.one(query, str(key))
+        return core._single_result(key, query, record, send_events, options)
 
     async def get_all_flags(self, distinct_id: Any = None, **options: Any) -> dict[str, Any] | None:
         both = await self.get_all_flags_and_payloads(distinct_id, **options)
@@ -262,24 +247,10 @@ class AsyncPosthog:
     async def _flags_and_payloads(
         self, distinct_id: Any, options: dict[str, Any]
     ) -> FlagsAndPayloads:
-        if self.disabled:
+        query = self._core._bulk_query(distinct_id, options)
+        if query is None:
             return _nothing()
-        keys = options.pop("flag_keys_to_evaluate", None)
-        query = self._core._query(distinct_id, options, keys)
-        if query.distinct_id is None:
-            return _nothing()
-        outcome = await self._flags.many(query)
-        values = {k: r.value for k, r in outcome.records.items() if r.value is not None}
-        if not values and outcome.error and outcome.error != "errors_while_computing_flags":
-            return _nothing()
-        payloads = {
-            k: r.payload
-            for k, r in outcome.records.items()
-            if r.value is not None
-            and r.payload is not None
-            and decode_payload(r.payload) is not None
-        }
-        return {"featureFlags": values, "featureFlagPayloads": payloads}
+        return flags_and_payloads(await self._flags.many(query))
 
     async def evaluate_flags(
         self, distinct_id: Any = None, *, flag_keys: Sequence[str] | None = None, **options: Any
@@ -293,21 +264,11 @@ class AsyncPosthog:
     async def _snapshot(
         self, distinct_id: Any, flag_keys: Sequence[str] | None, options: dict[str, Any]
     ) -> FeatureFlagEvaluations:
-        query: FlagQuery = self._core._query(distinct_id, options, flag_keys)
-        empty = FeatureFlagEvaluations(query.distinct_id, dict(query.groups))
-        if self.disabled or query.distinct_id is None or (flag_keys is not None and not flag_keys):
-            return empty
-        outcome = await self._flags.many(query)
-        return FeatureFlagEvaluations(
-            query.distinct_id,
-            dict(query.groups),
-            options.get("disable_geoip"),
-            outcome.quota_limited,
-            outcome.error,
-            MappingProxyType(outcome.records),
-            self._core._report_from_snapshot,
-            set(),
-        )
+        core = self._core
+        query = core._query(distinct_id, options, flag_keys)
+        wanted = core._wants_snapshot(query, flag_keys)
+        outcome = await self._flags.many(query) if wanted else None
+        return core._snapshot_of(query, options, outcome)
 
     async def load_feature_flags(self) -> None:
         """Load definitions now (awaitable, bounded) and start the poll task."""

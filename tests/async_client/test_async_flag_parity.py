@@ -1,0 +1,107 @@
+"""The sync and asyncio clients answer flag calls identically: the same script of calls,
+against the same kind of loopback server (local definitions, remote ``/flags`` for the
+rest, a failing ``/flags`` for some people), gives equal results and equal
+``$feature_flag_called`` events. Only the waiting differs."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from async_support import DEFINITIONS, flags_reply
+
+from posthog import AsyncPosthog, Posthog
+from posthog.types import FeatureFlagEvaluations
+from support.recording_server import Recorded, RecordingServer, Reply
+
+PRO = {"person_properties": {"plan": "pro"}}
+
+# (method, args, kwargs): every flag call style and outcome, local and remote.
+SCRIPT: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
+    ("get_feature_flag_result", ("local-flag", "u1"), PRO),
+    ("get_feature_flag_result", ("beta", "u2"), {}),
+    ("get_feature_flag_result", ("beta", None), {}),
+    ("get_feature_flag_result", ("local-flag", "u3"), {}),  # inconclusive locally
+    ("get_feature_flag_result", ("beta", "bad-1"), {}),
+    ("get_feature_flag", ("color", "u9"), {"groups": {"company": "c1"}}),
+    ("feature_enabled", ("everyone", "u9"), {}),
+    ("get_all_flags_and_payloads", ("u2",), {}),
+    ("get_all_flags_and_payloads", ("u1",), {**PRO, "only_evaluate_locally": True}),
+    ("get_all_flags_and_payloads", ("bad-2",), {}),
+    ("get_all_flags", ("u4",), {"flag_keys_to_evaluate": ["beta"]}),
+    ("evaluate_flags", ("u6",), {}),
+    ("evaluate_flags", ("u6",), {"flag_keys": []}),
+    ("evaluate_flags", (None,), {}),
+    ("get_feature_flag_payload", ("beta", "u8"), {}),
+    ("get_feature_flag_payload", ("local-flag", "u1"), {**PRO, "match_value": True}),
+    (
+        "get_feature_flag_payload",
+        ("local-flag", "u5"),
+        {**PRO, "match_value": True, "send_feature_flag_events": True},
+    ),
+]
+
+
+def respond(rec: Recorded) -> Reply:
+    if rec.path.startswith("/flags/?"):
+        body = rec.json()
+        ident = str(body["distinct_id"])
+        if ident.startswith("bad"):
+            return Reply(500, {"detail": "boom"})
+        return Reply(200, flags_reply(ident, body.get("flag_keys_to_evaluate")))
+    return Reply()
+
+
+def options(server: RecordingServer) -> dict[str, Any]:
+    return {
+        "host": server.url,
+        "flag_definitions": DEFINITIONS,
+        "feature_flags_request_max_retries": 0,
+        "flush_interval": 0.05,
+    }
+
+
+def comparable(answer: Any) -> Any:
+    if isinstance(answer, FeatureFlagEvaluations):  # reading each flag reports it, too
+        flags = {key: answer.get_flag(key) for key in answer.keys}
+        return ("snapshot", answer.distinct_id, flags, answer.error)
+    return answer
+
+
+def called_events(server: RecordingServer) -> list[tuple[Any, ...]]:
+    events = [e for e in server.events() if e["event"] == "$feature_flag_called"]
+    return sorted(
+        (e["distinct_id"], sorted(e["properties"].items(), key=lambda kv: kv[0])) for e in events
+    )
+
+
+def run_sync(server: RecordingServer) -> list[Any]:
+    client = Posthog("phc_parity", **options(server))
+    try:
+        return [comparable(getattr(client, m)(*a, **dict(kw))) for m, a, kw in SCRIPT]
+    finally:
+        client.shutdown()
+
+
+def run_async(server: RecordingServer) -> list[Any]:
+    async def main() -> list[Any]:
+        client = AsyncPosthog("phc_parity", **options(server))
+        answers = [comparable(await getattr(client, m)(*a, **dict(kw))) for m, a, kw in SCRIPT]
+        await client.shutdown()
+        return answers
+
+    return asyncio.run(main())
+
+
+def test_sync_and_async_clients_answer_alike() -> None:
+    with RecordingServer(respond) as sync_server, RecordingServer(respond) as async_server:
+        sync_answers = run_sync(sync_server)
+        async_answers = run_async(async_server)
+        sync_called = called_events(sync_server)
+        async_called = called_events(async_server)
+    for (method, args, _kw), mine, theirs in zip(SCRIPT, async_answers, sync_answers, strict=True):
+        assert mine == theirs, (method, args)
+    assert async_called == sync_called
+    reported = {(ident, dict(props)["$feature_flag"]) for ident, props in async_called}
+    assert ("u5", "local-flag") in reported  # match_value with send_feature_flag_events
+    assert ("u2", "beta") in reported and ("u6", "everyone") in reported
