@@ -2,8 +2,9 @@
 
 Everything before the network - arguments, message building, ``before_send``, size
 limits, queueing, ``$feature_flag_called`` dedupe - is the sync client's own code; this
-subclass only tells the async delivery task when something was queued, and hands what
-is left at interpreter exit (when no loop runs any more) to the sync sender.
+subclass only tells the async delivery task when something was queued, hands what is
+left at interpreter exit (when no loop runs any more) to the sync sender, and keeps
+``capture(send_feature_flags=...)`` off the network (loaded definitions only).
 """
 
 from __future__ import annotations
