@@ -40,7 +40,7 @@ def test_thousand_concurrent_remote_evaluations_never_block_the_loop() -> None:
     assert values == [n % 2 == 0 for n in range(1000)]
     assert len(flag_requests) == 1000
     assert flag_requests[0].json()["flag_keys_to_evaluate"] == ["beta"]
-    assert beat.ticks > 10 and beat.max_gap < 1.0  # the loop kept turning throughout
+    assert beat.ticks > 10 and beat.max_gap < 0.3  # the loop kept turning throughout
     assert len(called) == 1000
     first = next(e for e in called if e["distinct_id"] == "user-0")
     assert first["properties"]["$feature_flag_response"] is True
