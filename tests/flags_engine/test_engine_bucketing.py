@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import random
 
 from flagengine_builders import cond, flag, flagset, person
 from hypothesis import given, settings
@@ -96,3 +97,38 @@ def test_rollout_fraction_is_close_to_the_percentage(pct, key):
     inside = sum(evaluate(flags, key, person(f"user-{i}")).value is True for i in range(n))
     # 5 standard deviations of a binomial(3000, p) is under 4.6 percentage points.
     assert abs(inside / n - pct / 100) < 0.046
+
+
+THIRDS = {"control": 33, "test-a": 33, "test-b": 34}
+
+
+def thirds():  # a fresh parse each time
+    return flagset(flag("three-way", cond(rollout=100), variants=THIRDS))
+
+
+SPLIT = thirds()
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(min_value=0, max_value=2**64), st.text(max_size=8))
+def test_three_variant_split_is_uniform_for_random_ids(seed, prefix):
+    rnd = random.Random(seed)
+    ids = {f"{prefix}{rnd.getrandbits(64):x}" for _ in range(3000)}
+    counts = dict.fromkeys(THIRDS, 0)
+    for distinct_id in ids:
+        counts[evaluate(SPLIT, "three-way", person(distinct_id)).value] += 1
+    for variant, pct in THIRDS.items():
+        # 5 standard deviations of a binomial(3000, 0.34) is under 4.4 percentage points.
+        assert abs(counts[variant] / len(ids) - pct / 100) < 0.044, (variant, counts)
+
+
+@given(
+    st.one_of(st.text(), st.uuids().map(str), st.integers().map(str)),
+    st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5), max_size=3),
+)
+def test_the_same_id_always_gets_the_same_variant(distinct_id, props):
+    first = evaluate(SPLIT, "three-way", person(distinct_id)).value
+    assert first in THIRDS
+    props.pop("distinct_id", None)
+    again = evaluate(thirds(), "three-way", person(distinct_id, **props)).value  # fresh parse
+    assert again == first
