@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import time
 
+import pytest
 from flag_support import PROJECT_KEY, SECRET, FlagsBackend, backend, client, cond, definitions, flag
 
 import posthog
@@ -64,6 +65,21 @@ def test_401_and_402_clear_definitions_and_401_backs_off() -> None:
         assert poller.delay() == 1.0
         assert len(store.current.flagset.flags) == 1
         transport.close()
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_repeated_auth_failures_back_off_instead_of_hammering(status: int) -> None:
+    with backend(DEFS) as b:
+        b.definitions_reply = lambda _r: Reply(status, {"detail": "no"})
+        c = client(b.url, secret_key=SECRET, send=False, poll_interval=0.02)
+        c.load_feature_flags()
+        # Every 20 ms would be 25 requests in half a second; backed off (20, 40, 80, 160,
+        # 320 ms) it is about 5, and flag calls meanwhile do not add retries of their own.
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            assert c.get_feature_flag("on", "u", only_evaluate_locally=True) is None
+            assert not b.wait(_defs_count(10), timeout=0.02)
+        assert len(b.definition_calls()) >= 4  # it did keep polling
 
 
 def test_404_falls_back_to_the_legacy_endpoint() -> None:
