@@ -5,6 +5,7 @@ awaitable GET, snapshots and $feature_flag_called through the normal event path.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 import time
 from typing import Any
@@ -204,3 +205,79 @@ def test_a_refused_connection_is_tried_once() -> None:
     result = asyncio.run(main())
     assert result.get_value() is None and result.error == "connection_error"
     assert [r.url for r in transport.requests] == [f"{url}/flags/?v=2"]
+
+
+def definition_calls(server: RecordingServer) -> list[Recorded]:
+    return [r for r in server.requests if r.path.startswith("/flags/definitions")]
+
+
+def test_definitions_from_a_file_never_go_remote(server: RecordingServer) -> None:
+    async def main() -> tuple[Any, ...]:
+        client = make(server, flag_definitions=DEFINITIONS, personal_api_key="phx_s", send=False)
+        inconclusive = await client.get_feature_flag_result("local-flag", "u1")  # no plan given
+        missing = await client.get_feature_flag_result("nope", "u1")
+        everything = await client.get_all_flags_and_payloads("u1")
+        snapshot = await client.evaluate_flags("u1", flag_keys=["local-flag", "nope"])
+        await client.shutdown()
+        return inconclusive, missing, everything, snapshot
+
+    inconclusive, missing, everything, snapshot = asyncio.run(main())
+    assert inconclusive.get_value() is None
+    assert inconclusive.error == "local_evaluation_inconclusive"
+    assert missing.get_value() is None and missing.error == "flag_missing"
+    assert everything["featureFlags"] == {"everyone": True}
+    assert snapshot.error is None and list(snapshot.unresolved_flags) == ["local-flag"]
+    assert server.requests == []
+
+
+def test_repeated_auth_failures_back_off(server: RecordingServer) -> None:
+    server.responder = lambda r: Reply(403, {"detail": "no"}) if "/flags" in r.path else Reply()
+
+    async def main() -> bool:
+        client = make(server, personal_api_key="phx_s", poll_interval=0.05, send=False)
+        await client.load_feature_flags()
+        arrived = await asyncio.to_thread(
+            server.wait_for, lambda s: len(definition_calls(s)) >= 5, 5.0
+        )
+        await client.shutdown()
+        return arrived
+
+    assert asyncio.run(main())
+    at = [r.at for r in definition_calls(server)][:5]
+    gaps = [b - a for a, b in itertools.pairwise(at)]
+    assert gaps[3] > 2 * gaps[1]  # 50, 100, 200, 400 ms: each wait doubles
+
+
+def test_a_failed_first_load_is_retried_by_flag_calls(server: RecordingServer) -> None:
+    answers = iter([Reply(503, {"detail": "down"})])
+
+    def respond(rec: Recorded) -> Reply:
+        if rec.path.startswith("/flags/definitions"):
+            return next(answers, Reply(200, DEFINITIONS, headers={"ETag": '"v1"'}))
+        return Reply()
+
+    server.responder = respond
+
+    async def main() -> tuple[Any, float]:
+        client = make(
+            server, personal_api_key="phx_s", send=False, feature_flags_request_timeout_seconds=0.2
+        )
+        first = await client.get_feature_flag_result("everyone", "u1", only_evaluate_locally=True)
+        assert first.get_value() is None  # the first load failed
+        start = time.monotonic()
+        result = first
+        while not result.locally_evaluated or result.get_value() is None:
+            if time.monotonic() - start > 5:
+                break
+            await asyncio.sleep(0)  # let the loop turn; the call itself retries the load
+            result = await client.get_feature_flag_result(
+                "everyone", "u1", only_evaluate_locally=True
+            )
+        elapsed = time.monotonic() - start
+        await client.shutdown()
+        return result, elapsed
+
+    result, elapsed = asyncio.run(main())
+    assert result.get_value() is True and result.locally_evaluated
+    assert elapsed < 5  # long before the 30 s poll
+    assert len(definition_calls(server)) == 2  # one retry, not one per call

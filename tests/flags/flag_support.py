@@ -7,7 +7,9 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -152,6 +154,22 @@ def backend(defs: dict[str, Any] | None = None) -> Iterator[FlagsBackend]:
         yield b
 
 
+@contextmanager
+def backend_on(port: int, defs: dict[str, Any] | None = None) -> Iterator[FlagsBackend]:
+    """A backend listening on a given port (e.g. one a client found closed before)."""
+    b = FlagsBackend(defs)
+    server = b.server
+    handler = server.httpd.RequestHandlerClass
+    server.httpd.server_close()
+    server.httpd = type(server.httpd)(("127.0.0.1", port), handler)
+    server.httpd.daemon_threads = True
+    server.thread = threading.Thread(
+        target=server.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    with server:
+        yield b
+
+
 class CountingTransport:
     """The real HTTP transport behind the public ``transport=`` seam, counting the
     requests the SDK hands it (each one a fresh connection attempt to a closed port)."""
@@ -174,6 +192,18 @@ def closed_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
     return port
+
+
+def exit_code_in_fork(child: Callable[[], bool]) -> int:
+    """Run ``child`` in a forked process: 0 when it returned True, 1 False, 2 it raised."""
+    pid = os.fork()
+    if pid == 0:
+        outcome = 2
+        try:
+            outcome = 0 if child() else 1
+        finally:
+            os._exit(outcome)  # never back into the parent's pytest
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
 OPEN_CLIENTS: list[Posthog] = []

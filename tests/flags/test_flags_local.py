@@ -116,6 +116,34 @@ def test_definitions_from_a_json_file_need_no_network(tmp_path: Path) -> None:
         assert b.server.requests == []
 
 
+def test_definitions_from_a_file_never_go_remote(tmp_path: Path) -> None:
+    sticky = flag("sticky", cond(rollout=100), id=13, ensure_experience_continuity=True)
+    path = tmp_path / "flags.json"
+    path.write_text(json.dumps(definitions(BETA, sticky)))
+    with backend() as b:  # it would answer /flags, if anything asked
+        c = client(b.url, flag_definitions=str(path), secret_key=SECRET, send=False)
+        inconclusive = c.get_feature_flag_result("beta-feature", "u")  # property not given
+        assert inconclusive is not None and inconclusive.get_value() is None
+        assert inconclusive.error == "local_evaluation_inconclusive"
+        assert inconclusive.locally_evaluated
+        held = c.get_feature_flag_result("sticky", "u")
+        assert held is not None and held.get_value() is None
+        assert held.unresolved == "experience_continuity"
+        missing = c.get_feature_flag_result("nope", "u")
+        assert missing is not None and missing.get_value() is None
+        assert missing.error == "flag_missing"
+        assert c.get_feature_flag("nope", "u") is None and c.feature_enabled("sticky", "u") is None
+        assert c.get_all_flags("u") == {}
+        both = c.get_all_flags_and_payloads("u", flag_keys_to_evaluate=["nope", "sticky"])
+        assert both == {"featureFlags": {}, "featureFlagPayloads": {}}
+        snapshot = c.evaluate_flags("u", flag_keys=["beta-feature", "nope"])
+        assert snapshot.error is None and snapshot.get_flag("beta-feature") is None
+        assert list(snapshot.unresolved_flags) == ["beta-feature"]
+        assert snapshot.get_flag("nope") is None
+        c.shutdown()
+        assert b.server.requests == []
+
+
 def test_only_evaluate_locally_never_touches_the_network() -> None:
     with backend(DEFS) as b:
         c = client(b.url, flag_definitions=DEFS, send=False)

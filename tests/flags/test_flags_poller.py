@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-import socket
+import os
 import time
 
 import pytest
-from flag_support import PROJECT_KEY, SECRET, FlagsBackend, backend, client, cond, definitions, flag
+from flag_support import (
+    PROJECT_KEY,
+    SECRET,
+    FlagsBackend,
+    backend,
+    backend_on,
+    client,
+    closed_port,
+    cond,
+    definitions,
+    exit_code_in_fork,
+    flag,
+)
 
 import posthog
 from posthog._flags.poller import DefinitionLoader, Poller
@@ -110,15 +122,83 @@ def test_malformed_definitions_keep_the_last_good_ones() -> None:
 
 
 def test_server_down_at_start_then_up() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    c = client(f"http://127.0.0.1:{port}", secret_key=SECRET, send=False)
+    port = closed_port()
+    timeout = 0.3  # also the least time between two retries of the first load
+    c = client(
+        f"http://127.0.0.1:{port}",
+        secret_key=SECRET,
+        send=False,
+        feature_flags_request_timeout_seconds=timeout,
+    )
     start = time.monotonic()
     result = c.get_feature_flag_result("on", "u")
     assert result is not None and result.error == "connection_error"
     assert time.monotonic() - start < 5
     assert c.feature_flag_definitions() is None
+    with backend_on(port, DEFS) as b:
+        # Spec 5.1: flag calls retry the failed first load, not only the 30 s poll.
+        up = time.monotonic()
+        local = None
+        while local is None and time.monotonic() - up < 5:
+            r = c.get_feature_flag_result("on", "u", only_evaluate_locally=True)
+            if r is not None and r.locally_evaluated and r.get_value() is True:
+                local = r
+        assert local is not None, "no flag call retried the first load"
+        assert time.monotonic() - up < 5  # far sooner than poll_interval (30 s)
+        assert len(b.definition_calls()) <= 2  # at most one retry per timeout, not per call
+        assert b.flag_calls() == []
+
+
+def test_without_polling_one_load_thread_serves_many_calls() -> None:
+    with backend(DEFS) as b:
+        b.definitions_reply = lambda _r: Reply(503, {"detail": "down"})
+        c = client(
+            b.url,
+            secret_key=SECRET,
+            send=False,
+            enable_local_evaluation=False,
+            feature_flags_request_timeout_seconds=0.3,
+        )
+        for _ in range(50):
+            assert c.get_feature_flag("on", "u", only_evaluate_locally=True) is None
+        assert b.wait(_defs_count(1))
+        assert not b.wait(_defs_count(3), timeout=0.5)  # not a load (and thread) per call
+        b.definitions_reply = None  # the server recovers: a later call loads once more
+        start = time.monotonic()
+        value = None
+        while value is None and time.monotonic() - start < 5:
+            value = c.get_feature_flag("on", "u", only_evaluate_locally=True)
+        assert value is True
+        n = len(b.definition_calls())
+        assert n <= 3
+        assert not b.wait(_defs_count(n + 1), timeout=0.3)  # no polling without local evaluation
+        assert b.flag_calls() == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_restarts_polling_and_sees_changed_definitions() -> None:
+    with backend(DEFS) as b:
+        c = client(b.url, secret_key=SECRET, send=False, poll_interval=3600)
+        c.load_feature_flags()
+        assert c.get_feature_flag("on", "u") is True
+        b.defs = definitions(flag("on", cond(rollout=0)))
+        b.etag = '"v2"'
+
+        def child() -> bool:  # no poller thread survived the fork
+            c.poll_interval = 0.05
+            store = c._flags.store
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                seen = store.attempts
+                if c.get_feature_flag("on", "u", send_feature_flag_events=False) is False:
+                    return True
+                store.wait_settled(seen, deadline - time.monotonic())
+            return False
+
+        assert exit_code_in_fork(child) == 0
+        polls = b.definition_calls()[1:]
+        assert polls and polls[0].headers["if-none-match"] == '"v1"'  # the child's poll
+        assert c.get_feature_flag("on", "u") is True  # the parent polls hourly: not yet
 
 
 def test_slow_definitions_never_hold_a_flag_call_past_its_timeout() -> None:

@@ -9,6 +9,7 @@ import time
 import pytest
 from flag_support import (
     PROJECT_KEY,
+    SECRET,
     CountingTransport,
     backend,
     client,
@@ -180,9 +181,9 @@ def test_a_refused_connection_is_not_retried_but_a_reset_one_is() -> None:
 
 def test_experience_continuity_goes_remote() -> None:
     sticky = flag("sticky", cond(rollout=100), ensure_experience_continuity=True)
-    with backend() as b:
+    with backend(definitions(sticky)) as b:
         b.flags_reply = lambda _r: Reply(200, flags_response(v4_record("sticky", "held")))
-        c = client(b.url, send=False, flag_definitions=definitions(sticky))
+        c = client(b.url, send=False, secret_key=SECRET)
         result = c.get_feature_flag_result("sticky", "u")
         assert result is not None and result.get_value() == "held" and not result.locally_evaluated
         assert c.get_feature_flag("sticky", "u", only_evaluate_locally=True) is None
@@ -193,11 +194,11 @@ def test_get_all_flags_asks_the_server_once_for_only_the_undecided_flags() -> No
     local = flag("local", cond(rollout=100))
     needs_prop = flag("needs-prop", cond(prop("plan", "pro")))
     sticky = flag("sticky", cond(rollout=100), ensure_experience_continuity=True)
-    with backend() as b:
+    with backend(definitions(local, needs_prop, sticky)) as b:
         b.flags_reply = lambda _r: Reply(
             200, flags_response(v4_record("needs-prop", True), v4_record("sticky", "v"))
         )
-        c = client(b.url, send=False, flag_definitions=definitions(local, needs_prop, sticky))
+        c = client(b.url, send=False, secret_key=SECRET)
         assert c.get_all_flags("u") == {"local": True, "needs-prop": True, "sticky": "v"}
         [req] = b.flag_calls()
         assert req.json()["flag_keys_to_evaluate"] == ["needs-prop", "sticky"]

@@ -1,42 +1,44 @@
 """Flag I/O on the event loop: definitions (load + poll task) and remote ``/flags``.
 
-Every decision is the sync client's: the evaluator, ``make_subject``/``from_local``/
-``from_remote``/``failed_record`` (``posthog._flags.service``), the ``/flags`` body, retry
-loop and response reading (``posthog._flags.remote.flags_exchange``, a sans-I/O generator
-this module drives with awaits), remote config's request and reading, and the
-definitions-response reading (``posthog._flags.poller.interpret``). This module only
-awaits the requests and mirrors ``FlagService.one``/``many``'s order: local first, one
-bounded remote call for the rest.
+Every decision is the sync client's: the steps of a call (``posthog._flags.flow``: local
+first, what to ask the server, how answers become records), when to load and how long
+to back off (``posthog._flags.policy``), one definitions load
+(``posthog._flags.poller.DefinitionFetch``) and the ``/flags`` retry loop
+(``posthog._flags.remote.flags_exchange``), both sans-I/O exchanges this module drives
+with awaits. What is left here is waiting: a poll task instead of a thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
-from posthog._flags.evaluator import evaluate, evaluate_all
-from posthog._flags.poller import DEFINITIONS_PATH, LEGACY_PATH, interpret, load_file
-from posthog._flags.poller import Outcome as FetchOutcome
+from posthog._flags.flow import (
+    BulkPlan,
+    FlagQuery,
+    Outcome,
+    bulk_answer,
+    bulk_failed,
+    local_records,
+    plan_bulk,
+    remote_body,
+    single_answer,
+    single_failed,
+    single_local,
+)
+from posthog._flags.policy import Step
+from posthog._flags.policy import local_only as stays_local
+from posthog._flags.poller import DefinitionFetch, load_file
 from posthog._flags.remote import (
-    USER_AGENT,
+    Exchange,
     RemoteResponse,
-    build_body,
     error_code,
     flags_exchange,
     read_remote_config,
     remote_config_request,
-)
-from posthog._flags.results import Evaluation, Reason
-from posthog._flags.service import (
-    _GO_REMOTE,
-    FlagQuery,
-    Outcome,
-    failed_record,
-    from_local,
-    from_remote,
-    make_subject,
 )
 from posthog._flags.store import Definitions, DefinitionStore
 from posthog._transport.asynchronous import AsyncTransport
@@ -47,7 +49,7 @@ from posthog.types import FlagRecord
 __all__ = ["AsyncFlags"]
 
 log = logging.getLogger("posthog")
-FETCH_TIMEOUT = 10.0
+T = TypeVar("T")
 
 
 class AsyncFlags:
@@ -74,9 +76,13 @@ class AsyncFlags:
         self.store = DefinitionStore()
         self._interval = poll_interval
         self._file = definitions
-        self._legacy = False
+        self._fetch: DefinitionFetch | None = None
+        if secret is not None and definitions is None:
+            self._fetch = DefinitionFetch(host, api_key, secret, self.store, retry_gap=timeout)
         self._poller: asyncio.Task[None] | None = None
-        self._first_load: asyncio.Future[None] | None = None
+        self._wake: asyncio.Event | None = None
+        self._kicked = False
+        self._attempt: asyncio.Future[None] | None = None  # the load a flag call waits for
         self._closed = False
         if definitions is not None:
             try:
@@ -87,65 +93,111 @@ class AsyncFlags:
     # -- definitions ---------------------------------------------------------------------
     async def load(self) -> bool:
         """One GET of the definitions (ETag; legacy path on 404); True when fresh."""
-        if self.secret is None:
+        if self._fetch is None:
             return False
-        try:
-            outcome = await self._fetch()
-            if outcome.try_legacy and not self._legacy:
-                self._legacy = True
-                outcome = await self._fetch()
-        except TransportError as exc:
-            log.warning("[PostHog] could not load flag definitions (%r); will retry", exc)
-            return False
-        if outcome.publish is not None:
-            self.store.publish(outcome.publish)
-        log.log(outcome.level, "[PostHog] %s", outcome.message)
-        return outcome.ok
-
-    async def _fetch(self) -> FetchOutcome:
-        current = self.store.current
-        etag = current.etag if current.source == "server" else None
-        headers = {"Authorization": f"Bearer {self.secret}", "User-Agent": USER_AGENT}
-        if etag:
-            headers["If-None-Match"] = etag
-        path = LEGACY_PATH if self._legacy else DEFINITIONS_PATH
-        url = f"{self.host}{path}?token={self.api_key}&send_cohorts"
-        response = await self.transport.request(Request("GET", url, headers, None, FETCH_TIMEOUT))
-        return interpret(response, current, etag)
+        return await self._drive(self._fetch.exchange())
 
     def ensure_polling(self) -> None:
-        """Start the poll task on the running loop (once per loop)."""
-        if self._file is not None or self.secret is None or self._closed:
+        """After ``load()``: keep polling on the running loop (if enabled)."""
+        if self._fetch is None or self._closed or not self.enable_local_evaluation:
+            return
+        if not self._running():
+            self._start(immediate=False)
+
+    def _running(self) -> bool:
+        task = self._poller
+        return (
+            task is not None and not task.done() and task.get_loop() is asyncio.get_running_loop()
+        )
+
+    def _start(self, *, immediate: bool) -> None:
+        loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._kicked = False
+        if immediate:
+            self._attempt = loop.create_future()
+        self._poller = loop.create_task(self._poll(immediate), name="posthog-flag-poller")
+
+    def _ensure_loading(self) -> None:
+        """Start or wake the one poll task when ``policy`` says a load is due."""
+        fetch = self._fetch
+        if fetch is None or self._closed:
+            return
+        running = self._running()
+        if not running:
+            fetch.state.abandoned()  # e.g. the task of an earlier loop, cancelled mid-load
+        step = fetch.state.next_step(
+            loaded=self.store.current.loaded,
+            running=running,
+            polling=self.enable_local_evaluation,
+            now=time.monotonic(),
+        )
+        if step is Step.POLL:
+            self._start(immediate=False)
+        elif step is Step.LOAD:
+            if running and self._wake is not None:
+                self._attempt = asyncio.get_running_loop().create_future()
+                self._kicked = True
+                self._wake.set()
+            else:
+                self._start(immediate=True)
+
+    async def _poll(self, immediate: bool) -> None:
+        if not immediate and not await self._wait():
             return
         loop = asyncio.get_running_loop()
-        task = self._poller
-        if task is not None and not task.done() and task.get_loop() is loop:
-            return
-        self._first_load = loop.create_future()
-        self._poller = loop.create_task(self._poll(self._first_load), name="posthog-flag-poller")
-
-    async def _poll(self, first: asyncio.Future[None]) -> None:
-        try:
-            while not self._closed:
+        while not self._closed:
+            attempt = self._attempt
+            if attempt is None or attempt.done() or attempt.get_loop() is not loop:
+                attempt = self._attempt = loop.create_future()
+            try:
                 await self.load()
-                if not first.done():
-                    first.set_result(None)
-                if not self.enable_local_evaluation:
-                    return
-                await asyncio.sleep(max(1.0, float(self._interval())))
-        finally:
-            if not first.done():
-                first.set_result(None)
+            except Exception as exc:  # a poller must outlive any single bad answer
+                log.warning("[PostHog] flag definitions poll failed: %r", exc)
+            finally:
+                if not attempt.done():
+                    attempt.set_result(None)
+            if not await self._wait():
+                return
+
+    async def _wait(self) -> bool:
+        """Until the next load is due (interval passed or kicked); False: end the task."""
+        wake = self._wake
+        assert wake is not None
+        start = time.monotonic()
+        while not self._closed:
+            if self._kicked:
+                self._kicked = False
+                return True
+            if not self.enable_local_evaluation:
+                return False  # no polling: this task ends until a flag call needs a load
+            wake.clear()
+            assert self._fetch is not None
+            remaining = self._fetch.state.delay(self._interval()) - (time.monotonic() - start)
+            if remaining <= 0:
+                return True
+            try:
+                await asyncio.wait_for(wake.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
+        return False
 
     async def definitions(self) -> Definitions:
-        """The current snapshot; the first call waits (at most ``timeout``) for a load."""
+        """The current snapshot. Until definitions are loaded a call may start (or wake)
+        a load and then waits for it at most ``timeout`` (spec 5.1)."""
         current = self.store.current
-        if current.loaded or self.secret is None or self._file is not None:
+        if current.loaded or self._fetch is None:
             return current
-        self.ensure_polling()
-        if self._first_load is not None:
+        self._ensure_loading()
+        attempt = self._attempt
+        if (
+            self._fetch.state.in_flight
+            and attempt is not None
+            and not attempt.done()
+            and attempt.get_loop() is asyncio.get_running_loop()
+        ):
             try:
-                await asyncio.wait_for(asyncio.shield(self._first_load), self.timeout)
+                await asyncio.wait_for(asyncio.shield(attempt), self.timeout)
             except asyncio.TimeoutError:
                 pass
         return self.store.current
@@ -160,43 +212,32 @@ class AsyncFlags:
             except asyncio.CancelledError:
                 pass
 
-    # -- evaluation (the order of FlagService.one / many) --------------------------------
+    # -- evaluation: the steps of posthog._flags.flow, awaiting only the I/O -------------
+    def _local_only(self, query: FlagQuery) -> bool:
+        return stays_local(query.only_evaluate_locally, self._file is not None)
+
     async def one(self, query: FlagQuery, key: str) -> FlagRecord:
         flagset = (await self.definitions()).flagset
-        local: FlagRecord | None = None
-        if key in flagset.flags:
-            ev = evaluate(flagset, key, make_subject(query))
-            local = from_local(ev, flagset.minimal_flag_called_events)
-            if ev.reason not in _GO_REMOTE:
-                return local
-        if query.only_evaluate_locally:
-            return local if local is not None else from_local(_missing(key), False)
+        local, final = single_local(flagset, query, key, local_only=self._local_only(query))
+        if final:
+            assert local is not None
+            return local
         try:
             response = await self.remote(query, [key])
         except Exception as exc:
-            code = error_code(exc)
-            log.warning("[PostHog] flag %r: remote evaluation failed (%s): %s", key, code, exc)
-            return failed_record(key, code, local)
-        return from_remote(key, response)
+            return single_failed(key, exc, local)
+        return single_answer(key, response)
 
     async def many(self, query: FlagQuery) -> Outcome:
         flagset = (await self.definitions()).flagset
-        records, pending = local_records(flagset, query)
-        ask_all = not flagset.flags and not query.keys
-        if query.only_evaluate_locally or not (pending or ask_all):
-            records.update(pending)
-            return Outcome(records)
+        plan: BulkPlan | Outcome = plan_bulk(flagset, query, local_only=self._local_only(query))
+        if isinstance(plan, Outcome):
+            return plan
         try:
-            response = await self.remote(query, None if ask_all else list(pending))
+            response = await self.remote(query, plan.ask)
         except Exception as exc:
-            code = error_code(exc)
-            log.warning("[PostHog] remote flag evaluation failed (%s): %s", code, exc)
-            records.update({k: failed_record(k, code, r) for k, r in pending.items()})
-            return Outcome(records, code, code == "quota_limited")
-        for key in list(response.flags) if ask_all else list(pending):
-            records.setdefault(key, from_remote(key, response))
-        error = "errors_while_computing_flags" if response.errors_while_computing else None
-        return Outcome(records, error)
+            return bulk_failed(plan, exc)
+        return bulk_answer(plan, response)
 
     def local_only(self, query: FlagQuery) -> dict[str, FlagRecord]:
         """What the loaded definitions decide without any I/O (for ``capture``)."""
@@ -205,17 +246,12 @@ class AsyncFlags:
 
     async def remote(self, query: FlagQuery, keys: Sequence[str] | None) -> RemoteResponse:
         """``POST /flags``: retries transport errors and 502/504 (``max_retries`` times)."""
-        body = build_body(
-            api_key=self.api_key,
-            distinct_id=query.distinct_id,
-            groups=query.groups,
-            person_properties=query.person_properties,
-            group_properties=query.group_properties,
-            geoip_disable=query.geoip_disable,
-            device_id=query.device_id,
-            flag_keys=keys,
-        )
+        body = remote_body(self.api_key, query, keys)
         steps = flags_exchange(self.host, body, timeout=self.timeout, max_retries=self.max_retries)
+        return await self._drive(steps)
+
+    async def _drive(self, steps: Exchange[T]) -> T:
+        """Run a sans-I/O exchange: await each request, sleep each delay on the loop."""
         try:
             step = next(steps)
             while True:
@@ -229,8 +265,10 @@ class AsyncFlags:
                     await asyncio.sleep(step)
                 step = steps.send(reply)
         except StopIteration as done:
-            result: RemoteResponse = done.value
+            result: T = done.value
             return result
+        finally:
+            steps.close()
 
     async def remote_config(self, key: str) -> Any:
         if self.secret is None:
@@ -242,24 +280,3 @@ class AsyncFlags:
         except Exception as exc:
             log.warning("[PostHog] remote config for %r failed (%s): %s", key, error_code(exc), exc)
             return None
-
-
-def local_records(
-    flagset: Any, query: FlagQuery
-) -> tuple[dict[str, FlagRecord], dict[str, FlagRecord]]:
-    """Split local results into decided records and those that need the server."""
-    records: dict[str, FlagRecord] = {}
-    pending: dict[str, FlagRecord] = {}
-    if flagset.flags:
-        minimal = flagset.minimal_flag_called_events
-        for key, ev in evaluate_all(flagset, make_subject(query), query.keys).items():
-            (pending if ev.reason in _GO_REMOTE else records)[key] = from_local(ev, minimal)
-    elif query.keys:
-        pending = {k: from_local(_missing(k), False) for k in query.keys}
-    return records, pending
-
-
-def _missing(key: str) -> Evaluation:
-    return Evaluation(
-        key, None, None, Reason.FLAG_MISSING, None, "Flag not found", None, None, None, None
-    )

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from posthog._transport.base import Request, Response, Transport
 from posthog.exceptions import (
@@ -26,9 +26,11 @@ from posthog.version import VERSION
 
 __all__ = [
     "FLAGS_PATH",
+    "Exchange",
     "RemoteFlag",
     "RemoteResponse",
     "build_body",
+    "drive",
     "error_code",
     "flags_exchange",
     "normalise",
@@ -213,14 +215,9 @@ def error_code(exc: BaseException) -> str:
     return "unknown_error"
 
 
-FlagsExchange: TypeAlias = Generator[
-    Request | float, Response | TransportError | None, RemoteResponse
-]
-
-
 def flags_exchange(
     host: str, body: Mapping[str, Any], *, timeout: float, max_retries: int
-) -> FlagsExchange:
+) -> Generator[Request | float, Response | TransportError | None, RemoteResponse]:
     """``POST /flags`` as a sans-I/O exchange, shared by the sync and asyncio clients.
 
     Yields a ``Request`` (resume with its ``Response``, or the ``TransportError`` the
@@ -266,17 +263,13 @@ def read_flags(response: Response) -> RemoteResponse:
     return result
 
 
-def request_flags(
-    transport: Transport,
-    host: str,
-    body: Mapping[str, Any],
-    *,
-    timeout: float,
-    max_retries: int,
-    sleep: Callable[[float], None] = time.sleep,
-) -> RemoteResponse:
-    """Drive ``flags_exchange`` with a blocking transport and ``sleep``."""
-    steps = flags_exchange(host, body, timeout=timeout, max_retries=max_retries)
+T = TypeVar("T")
+Exchange: TypeAlias = Generator[Request | float, Response | TransportError | None, T]
+
+
+def drive(steps: Exchange[T], transport: Transport, sleep: Callable[[float], None]) -> T:
+    """Run a sans-I/O exchange with a blocking transport: send each ``Request`` (answer
+    it with the ``Response`` or the ``TransportError``), sleep each delay."""
     try:
         step = next(steps)
         while True:
@@ -290,8 +283,24 @@ def request_flags(
                 sleep(step)
             step = steps.send(reply)
     except StopIteration as done:
-        result: RemoteResponse = done.value
+        result: T = done.value
         return result
+    finally:
+        steps.close()  # a driver that gave up (an unexpected error) lets the exchange know
+
+
+def request_flags(
+    transport: Transport,
+    host: str,
+    body: Mapping[str, Any],
+    *,
+    timeout: float,
+    max_retries: int,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RemoteResponse:
+    """``flags_exchange`` with a blocking transport and ``sleep``."""
+    steps = flags_exchange(host, body, timeout=timeout, max_retries=max_retries)
+    return drive(steps, transport, sleep)
 
 
 def remote_config_request(

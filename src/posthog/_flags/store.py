@@ -28,30 +28,38 @@ NOT_LOADED = Definitions()
 
 
 class DefinitionStore:
+    """The current snapshot, and a count of finished load attempts to wait on."""
+
     def __init__(self) -> None:
         self.current: Definitions = NOT_LOADED
-        self._loaded = threading.Event()
-        self._lock = threading.Lock()
-        self.generation = 0
+        self.generation = 0  # publications
+        self.attempts = 0  # finished load attempts, successful or not
+        self._changed = threading.Condition(threading.Lock())
 
     def publish(self, definitions: Definitions) -> None:
-        with self._lock:
+        with self._changed:
             self.current = definitions
             self.generation += 1
-        if definitions.loaded:
-            self._loaded.set()
-
-    def wait_loaded(self, timeout: float) -> bool:
-        """Wait (bounded) until a first load finished; True when definitions are loaded."""
-        if self.current.loaded:
-            return True
-        self._loaded.wait(max(0.0, timeout))
-        return self.current.loaded
+            self.attempts += 1
+            self._changed.notify_all()
 
     def attempted(self) -> None:
-        """Wake waiters after a failed first attempt: they should not wait any longer."""
-        self._loaded.set()
+        """A load attempt ended without new definitions: waiters should not wait longer."""
+        with self._changed:
+            self.attempts += 1
+            self._changed.notify_all()
 
-    def reset_wait(self) -> None:
-        if not self.current.loaded:
-            self._loaded.clear()
+    def wait_settled(self, seen: int, timeout: float) -> bool:
+        """Wait (bounded) until an attempt after the ``seen``-th one has finished; True
+        when definitions are loaded."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.attempts > seen, max(0.0, timeout))
+            return self.current.loaded
+
+    def after_fork(self) -> None:
+        """In a forked child: a lock some parent thread held would never be released."""
+        self._changed = threading.Condition(threading.Lock())
+
+    def wait_loaded(self, timeout: float) -> bool:
+        """Wait (bounded) until a first attempt finished; True when definitions are loaded."""
+        return self.current.loaded or self.wait_settled(0, timeout)
