@@ -5,6 +5,7 @@ properties; concurrent requests keep their own context; view errors become $exce
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from types import SimpleNamespace
 from typing import Any
@@ -251,3 +252,36 @@ def test_async_stack_context_and_concurrency(server: RecordingServer, client: Po
 
 
 AsyncProbe: Any = None
+
+
+def anonymous_distinct_id_failures(caplog: Any, client: Posthog, **setting: Any) -> list[Any]:
+    """Five anonymous requests with a distinct id callable that fails for them."""
+    with caplog.at_level(logging.DEBUG, logger="posthog"), configured(client, **setting):
+        for _ in range(5):
+            assert DjangoClient().get("/purchase/").status_code == 200
+    return [r for r in caplog.records if "raised" in r.getMessage()]
+
+
+def test_documented_distinct_id_setting_failing_for_anonymous_users_warns_once(
+    server: RecordingServer, client: Posthog, caplog: Any
+) -> None:
+    # The documented setting; an anonymous user has no ``distinct_id``.
+    records = anonymous_distinct_id_failures(
+        caplog, client, POSTHOG_DJANGO={"distinct_id": lambda request: request.user.distinct_id}
+    )
+    assert len(records) == 5  # every failure is still logged...
+    warnings = [r for r in records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1  # ...but only the first one as a warning
+    message = warnings[0].getMessage()
+    assert "POSTHOG_DJANGO['distinct_id']" in message and "POSTHOG_MW_DISTINCT_ID" not in message
+    assert len(events_named(server, client, "purchase", 5)) == 5  # the requests still count
+
+
+def test_mw_distinct_id_setting_failure_names_that_setting(
+    server: RecordingServer, client: Posthog, caplog: Any
+) -> None:
+    records = anonymous_distinct_id_failures(
+        caplog, client, POSTHOG_MW_DISTINCT_ID=lambda request: request.user.missing
+    )
+    warnings = [r for r in records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "POSTHOG_MW_DISTINCT_ID" in warnings[0].getMessage()

@@ -45,11 +45,12 @@ class CapturingTransport(Transport):
         return [e for e in found if e is not None]
 
 
-def init_sentry(transport: CapturingTransport, integrations: list[Any]) -> None:
+def init_sentry(transport: CapturingTransport, integrations: list[Any], **options: Any) -> None:
     sentry_sdk.init(
         dsn=DSN,
         transport=transport,
         integrations=integrations,
         default_integrations=False,
         auto_enabling_integrations=False,
+        **options,
     )

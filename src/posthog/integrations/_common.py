@@ -10,11 +10,17 @@ the browser's session replay: ``X-POSTHOG-SESSION-ID`` becomes ``$session_id``,
 ``X-POSTHOG-WINDOW-ID`` ``$window_id`` and ``X-POSTHOG-DISTINCT-ID`` the default person.
 They come from the client, so they are sanitised (control characters removed, length
 capped) and can be turned off.
+
+View errors go through :func:`capture_exception`. When Sentry's ``PostHogIntegration`` is
+active the request hands the error to it, so that the one PostHog ``$exception`` is the
+one carrying the Sentry links; the request captures it itself at its end if Sentry
+never took it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import sys
 import threading
@@ -34,8 +40,12 @@ from posthog.contexts import (
 __all__ = [
     "DISTINCT_ID_HEADER",
     "MAX_HEADER_LENGTH",
+    "PENDING_CAPTURE_ATTR",
+    "SENTRY_INTEGRATION_ID",
+    "SENTRY_LINK_ATTR",
     "SESSION_ID_HEADER",
     "WINDOW_ID_HEADER",
+    "PendingCapture",
     "RequestInfo",
     "TracingIds",
     "capture_exception",
@@ -43,6 +53,7 @@ __all__ = [
     "request_properties",
     "resolve_client",
     "sanitize_header",
+    "take_pending_capture",
     "tracing_ids",
     "uwsgi_threads_problem",
     "warn_if_uwsgi_without_threads",
@@ -150,7 +161,8 @@ def request_context(
 
     ``distinct_id`` (derived by the application, e.g. from the logged-in user) wins over
     the ``X-POSTHOG-DISTINCT-ID`` header, which any client can forge. Exceptions are not
-    captured by the scope: each adapter captures view errors itself, once.
+    captured by the scope: each adapter captures view errors itself, once, through
+    :func:`capture_exception`; errors it left to Sentry are settled when the scope ends.
     """
     with new_context(fresh=True, capture_exceptions=False, client=client) as scope:
         ids = tracing_ids(info.headers) if capture_tracing_headers else TracingIds()
@@ -165,18 +177,54 @@ def request_context(
             tag(name, value)
         for name, value in (extra_properties or {}).items():
             tag(str(name), value)
-        yield scope
+        handed: list[BaseException] = []
+        token = _handed_to_sentry.set(handed)
+        escaping: BaseException | None = None
+        try:
+            yield scope
+        except BaseException as exc:
+            escaping = exc
+            raise
+        finally:
+            _settle(handed, escaping)
+            _handed_to_sentry.reset(token)
 
 
 def call_setting(func: Any, *args: Any, what: str) -> Any:
-    """Call an application-supplied hook; its failure is logged, never raised."""
+    """Call an application-supplied hook; its failure is logged, never raised.
+
+    Hooks run per request, and a hook that fails for some requests (a distinct id
+    callable reading ``request.user.id`` of an anonymous user) would fail on every one of
+    them: the first failure of each hook is a warning naming ``what`` (the setting the
+    application configured), later ones are debug messages.
+    """
     if not callable(func):
         return None
     try:
         return func(*args)
     except Exception as exc:
-        log.warning("[PostHog] %s raised %r; ignoring it", what, exc)
+        level = logging.DEBUG if _seen_failing(what, func) else logging.WARNING
+        log.log(
+            level,
+            "[PostHog] %s raised %r; ignoring it (further failures are logged at debug level)",
+            what,
+            exc,
+        )
         return None
+
+
+_failed_hooks: set[tuple[str, int]] = set()
+_failed_hooks_lock = threading.Lock()
+
+
+def _seen_failing(what: str, func: Any) -> bool:
+    """Whether this hook has failed before in this process (and remember that it has)."""
+    key = (what, id(func))
+    with _failed_hooks_lock:
+        if key in _failed_hooks:
+            return True
+        _failed_hooks.add(key)
+        return False
 
 
 def as_distinct_id(value: Any) -> str | None:
@@ -185,17 +233,126 @@ def as_distinct_id(value: Any) -> str | None:
     return str(value)
 
 
+# -- exceptions, and Sentry's PostHogIntegration -------------------------------------------
+#: ``PostHogIntegration.identifier``; kept here so finding it needs no Sentry import.
+SENTRY_INTEGRATION_ID = "posthog-python"
+#: Set on an exception handed to Sentry: the :class:`PendingCapture` that captures it.
+PENDING_CAPTURE_ATTR = "__posthog_pending_capture"
+#: Set on an exception by ``PostHogIntegration``: the Sentry event's link properties.
+SENTRY_LINK_ATTR = "__posthog_sentry_link"
+
+_handed_to_sentry: contextvars.ContextVar[list[BaseException] | None] = contextvars.ContextVar(
+    "posthog_handed_to_sentry", default=None
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCapture:
+    """A request's error that Sentry will report: how to capture it as the request would.
+
+    ``context`` is a copy of the request's context, so the event gets the request's
+    person, session and tags even when Sentry reports the error after it has left the
+    request (an ASGI middleware outside ours).
+    """
+
+    client: Any
+    source: str
+    context: contextvars.Context
+
+    def capture(
+        self, exc: BaseException, properties: Mapping[str, Any], distinct_id: Any = None
+    ) -> None:
+        props = {"$exception_source": self.source, **properties}
+        self.context.run(_capture_now, self.client, exc, props, distinct_id)
+
+
+def take_pending_capture(exc: BaseException | None) -> PendingCapture | None:
+    """The capture handed over with ``exc``, removed so that only one taker gets it."""
+    note = getattr(exc, PENDING_CAPTURE_ATTR, None)
+    if not isinstance(note, PendingCapture):
+        return None
+    with contextlib.suppress(Exception):
+        delattr(exc, PENDING_CAPTURE_ATTR)
+    return note
+
+
 def capture_exception(client: Any, exc: BaseException, source: str) -> None:
-    """Capture an unhandled request exception, if the client can (never raises)."""
+    """Capture an unhandled request exception once, if the client can (never raises).
+
+    With Sentry's ``PostHogIntegration`` active, Sentry reports this error too, and only
+    the PostHog event made on that path carries the links both ways. So inside a request
+    the capture is handed to Sentry; whatever Sentry did not capture is captured when the
+    request ends (:func:`_settle`), so the error is never lost and never sent twice.
+    """
     if client is None or not isinstance(exc, Exception):
         return
-    capture = getattr(client, "capture_exception", None)
-    if not callable(capture):
+    if not callable(getattr(client, "capture_exception", None)):
         return
+    handed = _handed_to_sentry.get()
+    seen_by_sentry = hasattr(exc, SENTRY_LINK_ATTR)
+    if handed is not None and not seen_by_sentry and _sentry_links_errors():
+        note = PendingCapture(client, source, contextvars.copy_context())
+        try:
+            setattr(exc, PENDING_CAPTURE_ATTR, note)
+            handed.append(exc)
+            return
+        except Exception:  # an exception type that refuses attributes: capture it now
+            pass
+    _capture_now(client, exc, {"$exception_source": source})
+
+
+def _capture_now(
+    client: Any, exc: BaseException, properties: Mapping[str, Any], distinct_id: Any = None
+) -> None:
+    link = getattr(exc, SENTRY_LINK_ATTR, None)  # Sentry reported it first
+    props = {**link, **properties} if isinstance(link, dict) else dict(properties)
     try:
-        capture(exc, properties={"$exception_source": source})
+        client.capture_exception(exc, distinct_id=distinct_id, properties=props)
     except Exception as error:
         log.debug("[PostHog] capturing a request exception failed: %r", error)
+
+
+def _settle(handed: list[BaseException], escaping: BaseException | None) -> None:
+    """At the end of a request, capture the errors handed to Sentry that it did not take.
+
+    An error leaving the request while an outer Sentry ASGI middleware runs it stays
+    handed over: that middleware reports it next, and captures it with the saved context.
+    """
+    for exc in handed:
+        if exc is escaping and _outer_sentry_reports(exc):
+            continue
+        note = take_pending_capture(exc)
+        if note is not None:
+            note.capture(exc, {})
+
+
+def _sentry_links_errors() -> bool:
+    """Whether ``sentry_sdk`` is in use with ``PostHogIntegration`` on its current client."""
+    sentry_sdk = sys.modules.get("sentry_sdk")
+    if sentry_sdk is None:
+        return False
+    try:
+        return sentry_sdk.get_client().get_integration(SENTRY_INTEGRATION_ID) is not None
+    except Exception:
+        return False
+
+
+def _outer_sentry_reports(exc: BaseException) -> bool:
+    """Whether Sentry's ASGI middleware runs this request outside ours and will report
+    ``exc`` leaving it. Read from Sentry's own marker and ``ignore_errors`` option; if
+    they ever change, the answer is "no": the request captures the error, maybe unlinked."""
+    asgi = sys.modules.get("sentry_sdk.integrations.asgi")
+    marker = getattr(asgi, "_asgi_middleware_applied", None)
+    try:
+        if not isinstance(marker, contextvars.ContextVar) or marker.get(False) is not True:
+            return False
+        ignored = sys.modules["sentry_sdk"].get_client().options.get("ignore_errors") or ()
+        names = {type(exc).__name__, f"{type(exc).__module__}.{type(exc).__name__}"}
+        return not any(
+            item in names if isinstance(item, str) else isinstance(exc, item) for item in ignored
+        )
+    except Exception:
+        return False
 
 
 # -- uWSGI ---------------------------------------------------------------------------------

@@ -21,7 +21,8 @@ Optional settings:
   then the ``X-POSTHOG-DISTINCT-ID`` tracing header);
 * ``POSTHOG_MW_CLIENT``: the client to use (default: the module-level client);
 * ``POSTHOG_MW_CAPTURE_EXCEPTIONS`` (default ``True``): view exceptions become
-  ``$exception`` events (source ``django.middleware``);
+  ``$exception`` events (source ``django.middleware``; with Sentry's
+  ``PostHogIntegration`` active, the event Sentry links, still one per error);
 * ``POSTHOG_MW_REQUEST_FILTER``: ``callable(request) -> bool``; ``False`` skips the request;
 * ``POSTHOG_MW_EXTRA_TAGS`` (alias ``POSTHOG_MW_EXTRA_PROPERTIES``):
   ``callable(request) -> dict`` of extra tags;
@@ -81,13 +82,15 @@ def _user_pk(user: Any) -> str | None:
     return as_distinct_id(getattr(user, "pk", None))
 
 
-def _distinct_id_hook() -> Callable[[Any], Any] | None:
-    hook = _setting("POSTHOG_MW_DISTINCT_ID")
+def _distinct_id_hook() -> tuple[Callable[[Any], Any] | None, str]:
+    """The configured distinct id callable and the name of the setting it came from."""
+    name = "POSTHOG_MW_DISTINCT_ID"
+    hook = _setting(name)
     if hook is None:
         documented = _setting("POSTHOG_DJANGO", default=None)
         if isinstance(documented, dict):
-            hook = documented.get("distinct_id")
-    return hook if callable(hook) else None
+            name, hook = "POSTHOG_DJANGO['distinct_id']", documented.get("distinct_id")
+    return (hook if callable(hook) else None), name
 
 
 class PosthogContextMiddleware:
@@ -114,7 +117,7 @@ class PosthogContextMiddleware:
                 default=True,
             )
         )
-        self._distinct_id = _distinct_id_hook()
+        self._distinct_id, self._distinct_id_setting = _distinct_id_hook()
         warn_if_uwsgi_without_threads()
 
     # -- sync ----------------------------------------------------------------------------
@@ -129,8 +132,10 @@ class PosthogContextMiddleware:
 
     def _person(self, request: Any) -> str | None:
         if self._distinct_id is not None:
+            # Often fails for anonymous users (``request.user.distinct_id``): the request
+            # is then personless, and call_setting warns only once.
             return as_distinct_id(
-                call_setting(self._distinct_id, request, what="POSTHOG_MW_DISTINCT_ID")
+                call_setting(self._distinct_id, request, what=self._distinct_id_setting)
             )
         return _user_pk(getattr(request, "user", None))
 

@@ -20,6 +20,11 @@ set (or, failing that, inside a PostHog context with a distinct id), the integra
   Sentry event's page), ``$sentry_exception``, ``$sentry_exception_message``,
   ``$sentry_exception_type`` and ``$sentry_tags``.
 
+With our Django/Flask/ASGI integrations also capturing view errors, a request's error is
+handed to this integration instead (see ``posthog.integrations._common``): it is
+captured here in the request's context, personless if the request has no person, with
+``$exception_source``, so the error makes one PostHog event and that one is linked.
+
 The Sentry URL is ``{prefix}{organization}/issues/?project={project_id}&query={event_id}``;
 the project id comes from the DSN unless set. For self-hosted Sentry set ``prefix``.
 Nothing here ever raises into Sentry's pipeline.
@@ -34,6 +39,13 @@ from urllib.parse import quote
 import sentry_sdk
 from sentry_sdk.integrations import Integration
 from sentry_sdk.scope import add_global_event_processor
+
+from posthog.integrations._common import (
+    SENTRY_INTEGRATION_ID,
+    SENTRY_LINK_ATTR,
+    PendingCapture,
+    take_pending_capture,
+)
 
 __all__ = ["PERSON_URL_TAG", "PostHogIntegration", "posthog_person_url"]
 
@@ -55,7 +67,7 @@ def posthog_person_url(host: str, distinct_id: str) -> str:
 
 
 class PostHogIntegration(Integration):
-    identifier = "posthog-python"
+    identifier = SENTRY_INTEGRATION_ID
 
     organization: str | None = None
     project_id: str | None = None
@@ -108,21 +120,49 @@ class PostHogIntegration(Integration):
         if not isinstance(tags, dict):
             tags = {}
             event["tags"] = tags
-        distinct_id = tags.get(DISTINCT_ID_TAG) or _context_distinct_id()
-        if not distinct_id:
+        exc = _exception_of(hint)
+        note = take_pending_capture(exc)
+        if note is not None and exc is not None:  # a framework integration handed it over
+            try:
+                self._link_request_error(event, tags, exc, note)
+            except Exception:
+                note.capture(exc, {})  # taken from the request: it must not be lost here
+                raise
             return
-        client = self.posthog_client()
+        distinct_id = tags.get(DISTINCT_ID_TAG) or _context_distinct_id()
+        client = self.posthog_client() if distinct_id else None
+        properties = self._properties(event, tags, client, distinct_id)
+        if exc is not None:  # a framework integration capturing it later links it too
+            _remember_link(exc, properties)
         if client is None:
             return
-        host = self.posthog_host or getattr(client, "host", None)
-        if host:
-            tags[PERSON_URL_TAG] = posthog_person_url(host, distinct_id)
-        properties = _sentry_properties(event, tags, self.sentry_url(str(event.get("event_id"))))
-        exc = _exception_of(hint)
         if exc is not None:
             client.capture_exception(exc, distinct_id=distinct_id, properties=properties)
         else:
             client.capture("$exception", distinct_id=distinct_id, properties=properties)
+
+    def _link_request_error(
+        self,
+        event: dict[str, Any],
+        tags: dict[str, Any],
+        exc: BaseException,
+        note: PendingCapture,
+    ) -> None:
+        """Captured in the request's context: its person, or personless as the request
+        would have captured it."""
+        distinct_id = tags.get(DISTINCT_ID_TAG) or note.context.run(_context_distinct_id)
+        properties = self._properties(event, tags, note.client, distinct_id)
+        _remember_link(exc, properties)
+        note.capture(exc, properties, distinct_id=distinct_id)  # the tag wins over the context
+
+    def _properties(
+        self, event: dict[str, Any], tags: dict[str, Any], client: Any, distinct_id: Any
+    ) -> dict[str, Any]:
+        """Tags the Sentry event with the person's URL; the PostHog event's Sentry links."""
+        host = self.posthog_host or getattr(client, "host", None)
+        if distinct_id and host:
+            tags[PERSON_URL_TAG] = posthog_person_url(host, distinct_id)
+        return _sentry_properties(event, tags, self.sentry_url(str(event.get("event_id"))))
 
 
 def _process_event(event: Any, hint: dict[str, Any]) -> Any:
@@ -144,6 +184,13 @@ def _exception_of(hint: dict[str, Any] | None) -> BaseException | None:
         value = exc_info[1]
         return value if isinstance(value, BaseException) else None
     return None
+
+
+def _remember_link(exc: BaseException, properties: dict[str, Any]) -> None:
+    try:
+        setattr(exc, SENTRY_LINK_ATTR, dict(properties))
+    except Exception:  # an exception type that refuses attributes: no link to remember
+        pass
 
 
 def _sentry_properties(
