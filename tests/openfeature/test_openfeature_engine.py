@@ -111,12 +111,25 @@ def test_groups_and_group_properties_reach_the_engine(client: Posthog) -> None:
     assert flags.get_boolean_value("big-company", True, small) is False
 
 
-def test_unknown_flag_falls_back_to_server_then_flag_not_found(
+def test_unknown_flag_with_file_definitions_is_not_found_without_network(
     client: Posthog, server: RecordingServer
 ) -> None:
     details = api.get_client().get_boolean_details("nope", True, EvaluationContext("u1"))
     assert (details.value, details.error_code) == (True, ErrorCode.FLAG_NOT_FOUND)
-    assert any(r.path.startswith("/flags") for r in server.requests)
+    assert not any(r.path.startswith("/flags") for r in server.requests)
+
+
+def test_unknown_flag_without_definitions_asks_server_then_flag_not_found(
+    server: RecordingServer,
+) -> None:
+    ph = Posthog("phc", host=server.url, flush_interval=0.05)
+    api.set_provider(PostHogProvider(ph))
+    try:
+        details = api.get_client().get_boolean_details("nope", True, EvaluationContext("u1"))
+    finally:
+        ph.shutdown()
+    assert (details.value, details.error_code) == (True, ErrorCode.FLAG_NOT_FOUND)
+    assert [r.path for r in server.requests if r.path.startswith("/flags")] == ["/flags/?v=2"]
 
 
 def test_reads_report_feature_flag_called(client: Posthog, server: RecordingServer) -> None:

@@ -19,7 +19,7 @@ from openfeature.track import TrackingEventDetails
 import posthog
 from openfeature import api
 from posthog.integrations.openfeature import PostHogProvider, error_code_for, reason_for
-from posthog.testing import RecordingClient
+from posthog.testing import RecordingClient, use_as_default
 from posthog.types import FeatureFlagResult as Result
 
 USER = EvaluationContext("user-1", {"plan": "pro"})
@@ -214,9 +214,9 @@ def test_client_failure_is_a_general_error_not_an_exception() -> None:
 def test_module_default_client_is_used_without_a_client() -> None:
     client = RecordingClient()
     client.override_flag("beta", "on-variant")
-    posthog.default_client = client
-    api.set_provider(PostHogProvider())
-    assert api.get_client().get_string_value("beta", "x", USER) == "on-variant"
+    with use_as_default(client):
+        api.set_provider(PostHogProvider())
+        assert api.get_client().get_string_value("beta", "x", USER) == "on-variant"
     client.shutdown()
 
 
