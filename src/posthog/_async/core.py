@@ -16,9 +16,9 @@ from posthog._async.delivery import AsyncDelivery
 from posthog._client_flags import event_flag_request
 from posthog._delivery.stats import DropReason
 from posthog._delivery.worker import Lane
+from posthog._flags.events import event_flag_properties
 from posthog.client import Client
 from posthog.contexts import ContextScope
-from posthog.types import FeatureFlagEvaluations
 
 if TYPE_CHECKING:
     from posthog._async.flags import AsyncFlags
@@ -51,9 +51,7 @@ class AsyncCore(Client):
             return None
         ident, opts = request
         records = flags.local_only(self._event_query(call, ident, opts, True))
-        return FeatureFlagEvaluations(
-            ident, dict(call.groups or {}), _records=records
-        )._event_properties()
+        return event_flag_properties({k: r.value for k, r in records.items()})
 
     def _enqueue(self, lane: Lane, item: bytes, ident: str) -> str | None:
         result = super()._enqueue(lane, item, ident)
