@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from posthog import _lifecycle
-from posthog._delivery.sender import Sender
+from posthog._delivery.sender import Outcome, Sender
 from posthog._delivery.stats import DeliveryStats, DropReason, Reporter
 from posthog._delivery.worker import Lane, Worker
 from posthog._events import message as build
@@ -305,7 +305,12 @@ class Client(PeopleMixin, FlagsMixin, ExceptionsMixin):
         self._reporter.count_queued()
         event = expand(item, self._defaults)
         deadline = time.monotonic() + self.config.timeout
-        outcome = self._sender.deliver([event], ai=ai, wait=_sleep_then_continue, deadline=deadline)
+        try:
+            outcome = self._sender.deliver(
+                [event], ai=ai, wait=_sleep_then_continue, deadline=deadline
+            )
+        except Exception as exc:  # not a network failure (those are outcomes): still counted
+            outcome = Outcome(0, [event], PostHogError(f"{type(exc).__name__}: {exc}"), 0)
         self._worker._account(outcome)
         if outcome.error is not None and self._debug:
             raise outcome.error
@@ -343,8 +348,9 @@ class Client(PeopleMixin, FlagsMixin, ExceptionsMixin):
     def _failed(self, method: str, exc: Exception) -> str | None:
         if self._debug:
             raise exc
-        reason = DropReason.INVALID if isinstance(exc, InvalidArgumentError) else "error"
-        self._reporter.drop(reason, 1, f"{method}(): {exc}")
+        # The call could not become a message (bad arguments, or a bug of ours): either way
+        # the event is counted under a documented reason, never an ad-hoc one.
+        self._reporter.drop(DropReason.INVALID, 1, f"{method}(): {type(exc).__name__}: {exc}")
         return None
 
     def _warn_problems(self, draft: build.Draft) -> None:

@@ -23,7 +23,7 @@ from posthog._events.exchange import (
     exchange,
     parse_retry_after,
 )
-from posthog._transport.base import Transport
+from posthog._transport.base import Request, Response, Transport, was_refused
 from posthog.config import ClientConfig
 from posthog.exceptions import TransportError
 
@@ -46,16 +46,27 @@ def run(steps: Exchange, transport: Transport, wait: Callable[[float], bool]) ->
         while True:
             reply: Reply
             if isinstance(step, Send):
-                try:
-                    reply = transport.request(step.request)
-                except TransportError as exc:
-                    reply = exc
+                reply = _attempt(transport, step.request)
             else:
                 reply = wait(step.seconds)
             step = steps.send(reply)
     except StopIteration as done:
         outcome: Outcome = done.value
         return outcome
+
+
+def _attempt(transport: Transport, request: Request) -> Response | TransportError:
+    """One request. A custom transport that raises its own exception type (not only
+    ``TransportError``) has made a failed attempt: the retry policy applies, as for a
+    network error, and the worker thread lives on."""
+    try:
+        return transport.request(request)
+    except TransportError as exc:
+        return exc
+    except Exception as exc:
+        error = TransportError(f"{type(exc).__name__}: {exc}", refused=was_refused(exc))
+        error.__cause__ = exc
+        return error
 
 
 class Sender:

@@ -149,21 +149,29 @@ class Worker:
     def _run(self) -> None:
         try:
             while not self._abort.is_set():
-                self.wake.clear()
-                lane = self._ready_lane()
-                if lane is not None:
-                    self._send(lane)
-                    continue
-                if self._closing and not any(lane.items for lane in self.lanes):
-                    break
-                with self._idle:
-                    self._idle.notify_all()
-                self.wake.wait(self._wait_time())
-        except Exception:  # pragma: no cover - a bug here must not kill delivery silently
-            log.exception("[PostHog] delivery thread crashed")
+                try:
+                    if not self._step():
+                        break
+                except Exception:  # a bug here must neither kill delivery nor spin
+                    log.exception("[PostHog] unexpected error in the delivery thread")
+                    self._abort.wait(0.1)
         finally:
             with self._idle:
                 self._idle.notify_all()
+
+    def _step(self) -> bool:
+        """Send one ready batch or wait for work; False once closing and drained."""
+        self.wake.clear()
+        lane = self._ready_lane()
+        if lane is not None:
+            self._send(lane)
+            return True
+        if self._closing and not any(lane.items for lane in self.lanes):
+            return False
+        with self._idle:
+            self._idle.notify_all()
+        self.wake.wait(self._wait_time())
+        return True
 
     def _ready_lane(self) -> Lane | None:
         now = time.monotonic()
@@ -202,7 +210,11 @@ class Worker:
         batch = self._take(lane)
         self._inflight += len(batch)
         try:
-            outcome = self.sender.deliver(batch, ai=lane.ai, wait=self._abort.wait)
+            try:
+                outcome = self.sender.deliver(batch, ai=lane.ai, wait=self._abort.wait)
+            except Exception as exc:  # not a network failure: a bug; count it, keep serving
+                log.exception("[PostHog] unexpected error while sending a batch")
+                outcome = Outcome(0, batch, PostHogError(f"{type(exc).__name__}: {exc}"), 0)
             self._account(outcome)
         finally:
             self._inflight -= len(batch)

@@ -59,6 +59,16 @@ class HTTPTransport:
 
     # -- public -----------------------------------------------------------------------
     def request(self, request: Request) -> Response:
+        """Send ``request``. Every failure is a ``TransportError``: a bad port, a missing CA
+        bundle or an ``http.client`` surprise must never reach (and kill) a caller's thread."""
+        try:
+            return self._request(request)
+        except TransportError:
+            raise
+        except Exception as exc:
+            raise TransportError(f"{type(exc).__name__}: {exc}", refused=was_refused(exc)) from exc
+
+    def _request(self, request: Request) -> Response:
         parts = urlsplit(request.url)
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https") or not parts.hostname:
