@@ -42,11 +42,15 @@ from posthog.exceptions import (
     TransportError,
 )
 from posthog.types import (
+    ID_TYPES,
+    BeforeSendCallback,
     FeatureFlagError,
     FeatureFlagEvaluations,
     FeatureFlagResult,
     FlagsAndPayloads,
     FlagValue,
+    OptionalCaptureArgs,
+    OptionalSetArgs,
 )
 from posthog.version import VERSION
 
@@ -320,10 +324,12 @@ def stats() -> DeliveryStats | None:
 
 
 __all__ = [
+    "ID_TYPES",
     "VERSION",
     "APIError",
     "AsyncClient",
     "AsyncPosthog",
+    "BeforeSendCallback",
     "CaptureCompression",
     "CaptureMode",
     "CaptureV1Error",
@@ -340,6 +346,8 @@ __all__ = [
     "HTTPTransport",
     "InvalidArgumentError",
     "MockTransport",
+    "OptionalCaptureArgs",
+    "OptionalSetArgs",
     "PostHogError",
     "Posthog",
     "QueueFullError",

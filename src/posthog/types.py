@@ -1,4 +1,8 @@
-"""Public result types of the feature-flag API.
+"""Public types: capture arguments, and the results of the feature-flag API.
+
+``OptionalCaptureArgs`` / ``OptionalSetArgs`` name the keyword options of ``capture`` and
+``set``/``set_once`` (for typing ``**kwargs`` passed through); ``BeforeSendCallback`` is the
+``before_send`` hook; ``ID_TYPES`` what a distinct id may be (it is sent as ``str(id)``).
 
 ``FeatureFlagResult`` is one evaluation with its reason; ``FlagsAndPayloads`` is what the
 bulk getters return; ``FeatureFlagEvaluations`` is the snapshot ``evaluate_flags()``
@@ -7,24 +11,71 @@ returns and ``capture(..., flags=snapshot)`` attaches to an event without any ne
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypedDict
 
 __all__ = [
+    "ID_TYPES",
+    "BeforeSendCallback",
     "FeatureFlagError",
     "FeatureFlagEvaluations",
     "FeatureFlagResult",
     "FlagValue",
     "FlagsAndPayloads",
+    "OptionalCaptureArgs",
+    "OptionalSetArgs",
+    "SendFeatureFlagsOptions",
 ]
 
 log = logging.getLogger("posthog")
 
 FlagValue = bool | str
+
+#: What a distinct id may be; any of these is sent as ``str(value)``.
+ID_TYPES = int | float | str | uuid.UUID
+
+#: ``before_send(message) -> message | None``: return the (possibly changed) message to
+#: send it, ``None`` to drop it (counted as ``before_send``).
+BeforeSendCallback = Callable[[dict[str, Any]], "dict[str, Any] | None"]
+
+
+class SendFeatureFlagsOptions(TypedDict, total=False):
+    """``capture(..., send_feature_flags={...})`` (deprecated; prefer ``flags=snapshot``)."""
+
+    should_send: bool
+    only_evaluate_locally: bool | None
+    person_properties: dict[str, Any]
+    group_properties: dict[str, dict[str, Any]]
+    flag_keys_filter: list[str]
+
+
+class OptionalSetArgs(TypedDict, total=False):
+    """Keyword options of ``set`` / ``set_once``."""
+
+    distinct_id: ID_TYPES | None
+    properties: dict[str, Any] | None
+    timestamp: datetime.datetime | str | None
+    uuid: str | uuid.UUID | None
+    disable_geoip: bool | None
+
+
+class OptionalCaptureArgs(TypedDict, total=False):
+    """Keyword options of ``capture(event, **kwargs)``."""
+
+    distinct_id: ID_TYPES | None
+    properties: dict[str, Any] | None
+    timestamp: datetime.datetime | str | None
+    uuid: str | uuid.UUID | None
+    groups: dict[str, str] | None
+    flags: FeatureFlagEvaluations | None
+    send_feature_flags: bool | SendFeatureFlagsOptions
+    disable_geoip: bool | None
 
 
 class FeatureFlagError:

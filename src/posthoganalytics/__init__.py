@@ -7,14 +7,16 @@ modules (``posthoganalytics.testing is posthog.testing``).
 
 from __future__ import annotations
 
-import importlib
-import importlib.abc
-import importlib.machinery
-import importlib.util
-import sys
-import types
-from collections.abc import Sequence
-from typing import Any
+# Private names only: a plain ``import types`` here would make ``posthoganalytics.types``
+# the standard library's module instead of ``posthog.types``.
+import importlib as _importlib
+import importlib.abc as _abc
+import importlib.machinery as _machinery
+import importlib.util as _util
+import sys as _sys
+import types as _types
+from collections.abc import Sequence as _Sequence
+from typing import Any as _Any
 
 import posthog as _posthog
 from posthog import *  # noqa: F403
@@ -24,49 +26,49 @@ from posthog import __version__ as __version__
 _PREFIX = __name__ + "."
 
 
-class _AliasLoader(importlib.abc.Loader):
+class _AliasLoader(_abc.Loader):
     def __init__(self, target: str) -> None:
         self.target = target
-        self.real_spec: Any = None
+        self.real_spec: _Any = None
 
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
-        module = importlib.import_module(self.target)
+    def create_module(self, spec: _machinery.ModuleSpec) -> _types.ModuleType:
+        module = _importlib.import_module(self.target)
         self.real_spec = module.__spec__
         return module
 
-    def exec_module(self, module: types.ModuleType) -> None:
+    def exec_module(self, module: _types.ModuleType) -> None:
         # Already executed under its real name; keep its own spec (the import system
         # stamps the alias spec on it).
         if self.real_spec is not None:
             module.__spec__ = self.real_spec
 
 
-class _AliasFinder(importlib.abc.MetaPathFinder):
+class _AliasFinder(_abc.MetaPathFinder):
     """``posthoganalytics.x.y`` is ``posthog.x.y``: one module object, two names."""
 
     def find_spec(
-        self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
-    ) -> importlib.machinery.ModuleSpec | None:
+        self, fullname: str, path: _Sequence[str] | None, target: _types.ModuleType | None = None
+    ) -> _machinery.ModuleSpec | None:
         if not fullname.startswith(_PREFIX):
             return None
         real = "posthog." + fullname[len(_PREFIX) :]
-        if importlib.util.find_spec(real) is None:
+        if _util.find_spec(real) is None:
             return None
-        return importlib.machinery.ModuleSpec(fullname, _AliasLoader(real))
+        return _machinery.ModuleSpec(fullname, _AliasLoader(real))
 
 
-if not any(isinstance(f, _AliasFinder) for f in sys.meta_path):
-    sys.meta_path.insert(0, _AliasFinder())
+if not any(isinstance(f, _AliasFinder) for f in _sys.meta_path):
+    _sys.meta_path.insert(0, _AliasFinder())
 
 
-class _Alias(types.ModuleType):
+class _Alias(_types.ModuleType):
     """Attribute reads and writes go to ``posthog`` itself, so both names share settings."""
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> _Any:
         return getattr(_posthog, name)
 
-    def __setattr__(self, name: str, value: Any) -> None:
+    def __setattr__(self, name: str, value: _Any) -> None:
         setattr(_posthog, name, value)
 
 
-sys.modules[__name__].__class__ = _Alias
+_sys.modules[__name__].__class__ = _Alias

@@ -13,13 +13,46 @@ import posthoganalytics
 from posthog import Posthog
 from support.recording_server import Recorded, RecordingServer, Reply
 
+PUBLIC_SURFACE = {
+    # clients, configuration, transport seam
+    *("Client", "Posthog", "AsyncClient", "AsyncPosthog", "CaptureMode", "CaptureCompression"),
+    *("Transport", "HTTPTransport", "MockTransport", "Request", "Response"),
+    # types (spec 2.2 re-exports) and delivery figures
+    *("FeatureFlagResult", "FeatureFlagEvaluations", "FeatureFlagError", "FlagValue"),
+    *("FlagsAndPayloads", "OptionalCaptureArgs", "OptionalSetArgs", "BeforeSendCallback"),
+    *("ID_TYPES", "DeliveryStats", "DropReason", "VERSION", "__version__"),
+    # exceptions
+    *("PostHogError", "APIError", "CaptureV1Error", "ClientClosedError", "EventTooLargeError"),
+    *("InvalidArgumentError", "QueueFullError", "QuotaLimitError", "RequestTimeoutError"),
+    "TransportError",
+    # module-level API
+    *("capture", "capture_ai", "capture_exception", "identify", "set", "set_once", "alias"),
+    *("group_identify", "page", "feature_enabled", "get_feature_flag", "get_all_flags"),
+    *("get_feature_flag_result", "get_feature_flag_payload", "get_all_flags_and_payloads"),
+    *("evaluate_flags", "get_remote_config_payload", "feature_flag_definitions"),
+    *("load_feature_flags", "flush", "join", "shutdown", "stats", "setup"),
+    # contexts
+    *("new_context", "scoped", "identify_context", "set_context_session"),
+    *("set_context_device_id", "tag", "get_tags"),
+}
 
-def test_public_surface_is_all_and_importable() -> None:
+
+def test_public_surface_is_exactly_all_and_importable() -> None:
+    assert len(posthog.__all__) == len(set(posthog.__all__))
+    assert set(posthog.__all__) == PUBLIC_SURFACE
     for name in posthog.__all__:
         assert hasattr(posthog, name), name
-    assert posthoganalytics.Posthog is posthog.Posthog
-    assert posthoganalytics.capture is posthog.capture
-    assert sorted(posthog.__all__) == sorted(set(posthog.__all__))
+
+
+def test_posthoganalytics_exposes_the_same_objects() -> None:
+    assert posthoganalytics.__all__ == posthog.__all__
+    for name in posthog.__all__:
+        assert getattr(posthoganalytics, name) is getattr(posthog, name), name
+    import posthoganalytics.types as alias_types
+
+    import posthog.types as types
+
+    assert alias_types is types
 
 
 def test_posthoganalytics_shares_module_settings(server: RecordingServer) -> None:
