@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from posthog import Posthog
-from support.recording_server import RecordingServer
+from support.recording_server import Recorded, RecordingServer, Reply
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
@@ -173,3 +173,33 @@ def test_uwsgi_without_threads_gets_one_clear_warning_from_the_client() -> None:
     )
     assert out.returncode == 0
     assert out.stderr.count("uWSGI is running without threads") == 1
+
+
+def test_batch_in_flight_when_the_exit_budget_runs_out_is_reported() -> None:
+    arrived = threading.Event()
+
+    def slow_503(_request: Recorded) -> Reply:
+        arrived.set()
+        return Reply(503, delay=3)
+
+    with RecordingServer(slow_503) as server:
+        script = textwrap.dedent(
+            f"""
+            import posthog
+            client = posthog.Posthog(
+                "phc", host={server.url!r}, flush_interval=0.01, shutdown_timeout=0.5,
+                on_drop=lambda reason, n, _detail: print("on_drop", reason, n),
+            )
+            for i in range(3):
+                client.capture("in flight", distinct_id="u")
+            """
+        )
+        env = {**os.environ, "PYTHONPATH": SRC}
+        out = subprocess.run(
+            [sys.executable, "-c", script], env=env, timeout=60, capture_output=True, text=True
+        )
+    assert out.returncode == 0, out.stderr
+    assert arrived.is_set()  # the batch was on the wire, not in the queue
+    assert out.stdout.splitlines() == ["on_drop shutdown 3"]
+    assert out.stderr.count("dropped 3 event(s) (shutdown)") == 1, out.stderr
+    assert "in flight" in out.stderr

@@ -21,6 +21,11 @@ log = logging.getLogger("posthog")
 
 
 class DropReason:
+    """Why events were not delivered. ``delivery_failed``: the server or network refused
+    the batch until retries ran out. ``shutdown``: the client closed (``shutdown()`` or
+    the exit budget) before delivery - including a batch still on the wire when the
+    budget ran out, which the server may yet accept; it is counted here, never twice."""
+
     QUEUE_FULL = "queue_full"
     TOO_LARGE = "too_large"
     INVALID = "invalid"

@@ -73,7 +73,12 @@ class Worker:
         self._abort = threading.Event()
         self._closing = False
         self._flush_requested = 0
-        self._inflight = 0
+        self._inflight = 0  # events the asyncio driver has in flight
+        # The batch this thread is sending. Whoever takes it out (the thread when the
+        # attempt ends, close() when the budget ran out first) accounts for it, once.
+        self._current: list[bytes] | None = None
+        self._settling = False  # the thread is accounting for _current: not claimable
+        self._current_lock = threading.Lock()
 
     # -- caller side ---------------------------------------------------------------------
     def ensure_started(self) -> None:
@@ -99,7 +104,9 @@ class Worker:
         self.reporter.reset_after_fork()
 
     def pending(self) -> int:
-        return sum(len(lane.items) for lane in self.lanes) + self._inflight
+        current = self._current
+        queued = sum(len(lane.items) for lane in self.lanes)
+        return queued + self._inflight + (len(current) if current is not None else 0)
 
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
@@ -136,14 +143,39 @@ class Worker:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=0.5 if not done else max(0.5, timeout or 0.5))
-        leftover = sum(len(lane.items) for lane in self.lanes)
+        leftover = self._discard_queued()
         if leftover:
-            for lane in self.lanes:
-                lane.items.clear()
             self.reporter.drop(
                 DropReason.SHUTDOWN, leftover, "shutdown ran out of time before delivery"
             )
-        return done and not leftover
+        abandoned = self._claim_current()
+        if abandoned:
+            self.reporter.drop(
+                DropReason.SHUTDOWN,
+                len(abandoned),
+                "shutdown ran out of time while a batch was in flight (it may still arrive)",
+            )
+        return done and not leftover and not abandoned
+
+    def _discard_queued(self) -> int:
+        # popleft is atomic: two closers (shutdown in a thread, and exit) never count twice.
+        count = 0
+        for lane in self.lanes:
+            items = lane.items
+            while True:
+                try:
+                    items.popleft()
+                except IndexError:
+                    break
+                count += 1
+        return count
+
+    def _claim_current(self) -> list[bytes] | None:
+        with self._current_lock:
+            if self._settling:
+                return None
+            batch, self._current = self._current, None
+        return batch
 
     # -- worker thread -------------------------------------------------------------------
     def _run(self) -> None:
@@ -208,16 +240,23 @@ class Worker:
 
     def _send(self, lane: Lane) -> None:
         batch = self._take(lane)
-        self._inflight += len(batch)
+        with self._current_lock:
+            self._current = batch
         try:
             try:
                 outcome = self.sender.deliver(batch, ai=lane.ai, wait=self._abort.wait)
             except Exception as exc:  # not a network failure: a bug; count it, keep serving
                 log.exception("[PostHog] unexpected error while sending a batch")
                 outcome = Outcome(0, batch, PostHogError(f"{type(exc).__name__}: {exc}"), 0)
-            self._account(outcome)
+            with self._current_lock:
+                owned = self._settling = self._current is batch
+            if owned:  # else close() gave up on it and already counted it
+                self._account(outcome)
         finally:
-            self._inflight -= len(batch)
+            with self._current_lock:
+                if self._current is batch:
+                    self._current = None
+                self._settling = False
 
     def _account(self, outcome: Outcome) -> None:
         for _ in range(outcome.retries):
