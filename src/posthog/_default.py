@@ -3,7 +3,9 @@
 Settings are read on every module-level call, so ``posthog.disabled = True`` or
 ``posthog.debug = True`` take effect at once, and changing ``posthog.api_key`` or
 ``posthog.host`` after first use builds a new default client (the old one is flushed
-and shut down in the background). All state lives in the one :data:`state` object.
+and shut down in the background; interpreter exit still waits for it within the exit
+budget, or counts what it could not deliver). All state lives in the one :data:`state`
+object.
 """
 
 from __future__ import annotations

@@ -398,7 +398,10 @@ class Client(PeopleMixin, FlagsMixin, ExceptionsMixin):
             pass
 
     def _at_exit(self, budget: float) -> None:
-        if self._threaded and not self._closed:
+        # Also for a client already closing: shutdown() may be running in another thread
+        # (the module-level client replaced after a settings change) and would be cut
+        # off by interpreter exit. Its pending events get this budget, or are counted.
+        if self._threaded:
             self._closed = True
             self._worker.close(budget)
 

@@ -203,3 +203,27 @@ def test_batch_in_flight_when_the_exit_budget_runs_out_is_reported() -> None:
     assert out.stdout.splitlines() == ["on_drop shutdown 3"]
     assert out.stderr.count("dropped 3 event(s) (shutdown)") == 1, out.stderr
     assert "in flight" in out.stderr
+
+
+def test_replaced_module_client_still_delivers_at_exit() -> None:
+    first_503 = iter([Reply(503)])
+    with RecordingServer(lambda _r: next(first_503, Reply())) as a, RecordingServer() as b:
+        script = textwrap.dedent(
+            f"""
+            import posthog
+            posthog.api_key = "phc"
+            posthog.host = {a.url!r}
+            for i in range(10):
+                posthog.capture("on A", distinct_id="u", properties={{"i": i}})
+            posthog.host = {b.url!r}  # the old default client shuts down in the background
+            posthog.capture("on B", distinct_id="u")
+            """
+        )
+        env = {**os.environ, "PYTHONPATH": SRC}
+        out = subprocess.run(
+            [sys.executable, "-c", script], env=env, timeout=60, capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        assert sorted(e["properties"]["i"] for e in a.events()) == list(range(10))
+        assert [e["event"] for e in b.events()] == ["on B"]
+        assert out.stderr == ""
