@@ -385,11 +385,11 @@ class Client(PeopleMixin, FlagsMixin, ExceptionsMixin):
             log.warning("[PostHog] join failed: %r", exc)
 
     def shutdown(self) -> None:
-        """``join()``, stop polling, release connections. Later captures are dropped."""
-        if self._closed and not self._worker.alive():
-            self._shutdown_flags()
-            return
-        self.join()
+        """``join()``, stop polling, release connections. Later captures are dropped.
+
+        Safe after ``join()`` or a second time: the cleanup always runs."""
+        if not self._closed or self._worker.alive():
+            self.join()
         self._shutdown_flags()
         self._uninstall_exception_hooks()
         try:

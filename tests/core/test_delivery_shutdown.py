@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 
 from posthog import Posthog
@@ -47,3 +48,17 @@ def test_batch_in_flight_at_shutdown_is_counted_once_even_if_it_completes_later(
     assert not thread.is_alive()
     stats = client.stats()
     assert (stats.sent, stats.dropped, stats.pending) == (0, {"shutdown": 2}, 0)
+
+
+def test_shutdown_after_join_still_cleans_up() -> None:
+    original = sys.excepthook
+    transport = GatedTransport()
+    transport.gate.set()
+    client = Posthog("phc", transport=transport, enable_exception_autocapture=True)
+    assert sys.excepthook is not original
+    client.capture("a", distinct_id="u")
+    client.join()
+    client.shutdown()
+    assert sys.excepthook is original
+    assert transport.closed == 1
+    assert client.stats().sent == 1
