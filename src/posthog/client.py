@@ -270,6 +270,14 @@ class Client(PeopleMixin, FlagsMixin, ExceptionsMixin):
                     f"{lane.max_event_bytes}-byte limit"
                 ),
             )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "[PostHog] %s event %r uuid=%s (%d bytes)",
+                "sending" if self.sync_mode else "queued" if self.send else "not sending",
+                draft.message.get("event"),
+                ident,
+                size,
+            )
         if not self.send:
             return ident
         if self._closed:
@@ -367,7 +375,14 @@ class Client(PeopleMixin, FlagsMixin, ExceptionsMixin):
     def flush(self, timeout_seconds: float | None = 10) -> bool:
         """Send everything queued now; wait at most ``timeout_seconds``. True when done."""
         try:
-            return self._worker.flush(timeout_seconds)
+            done = self._worker.flush(timeout_seconds)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "[PostHog] flush %s (%s)",
+                    "complete" if done else f"timed out after {timeout_seconds}s",
+                    self.stats(),
+                )
+            return done
         except Exception as exc:
             if self._debug:
                 raise

@@ -9,6 +9,7 @@ returns True when the sender should give up now).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
 from posthog._events.exchange import (
@@ -38,21 +39,61 @@ __all__ = [
     "run",
 ]
 
+log = logging.getLogger("posthog")
 
-def run(steps: Exchange, transport: Transport, wait: Callable[[float], bool]) -> Outcome:
-    """Drive an exchange to its outcome, blocking on each request and each wait."""
+
+def run(
+    steps: Exchange, transport: Transport, wait: Callable[[float], bool], count: int = 0
+) -> Outcome:
+    """Drive an exchange to its outcome, blocking on each request and each wait.
+
+    With the ``posthog`` logger at DEBUG each attempt and each scheduled retry is logged;
+    otherwise the check costs one cached level test per batch, not per event."""
+    debug = log.isEnabledFor(logging.DEBUG)
+    attempt = 0
+    last: Reply | None = None
     try:
         step = next(steps)
         while True:
             reply: Reply
             if isinstance(step, Send):
+                attempt += 1
                 reply = _attempt(transport, step.request)
+                if debug:
+                    _log_attempt(step.request, reply, count, attempt)
             else:
+                if debug:
+                    log.debug(
+                        "[PostHog] retry %d scheduled in %.2fs after %s",
+                        attempt,
+                        step.seconds,
+                        _describe(last),
+                    )
                 reply = wait(step.seconds)
+            last = reply
             step = steps.send(reply)
     except StopIteration as done:
         outcome: Outcome = done.value
         return outcome
+
+
+def _log_attempt(request: Request, reply: Reply, count: int, attempt: int) -> None:
+    log.debug(
+        "[PostHog] POST %s: %d event(s), %d bytes, attempt %d -> %s",
+        request.url,
+        count,
+        len(request.body or b""),
+        attempt,
+        _describe(reply),
+    )
+
+
+def _describe(reply: Reply | None) -> str:
+    if isinstance(reply, Response):
+        return f"HTTP {reply.status}"
+    if isinstance(reply, Exception):
+        return f"{type(reply).__name__}: {reply}"
+    return "no reply"
 
 
 def _attempt(transport: Transport, request: Request) -> Response | TransportError:
@@ -85,4 +126,4 @@ class Sender:
     ) -> Outcome:
         retries = self.config.max_retries if max_retries is None else max_retries
         steps = exchange(self.config, events, ai=ai, retries=retries, deadline=deadline)
-        return run(steps, self.transport, wait)
+        return run(steps, self.transport, wait, len(events))
