@@ -362,10 +362,14 @@ class Client(PeopleMixin, FlagsMixin, ExceptionsMixin):
         return None
 
     def _warn_problems(self, draft: build.Draft) -> None:
-        message = f"[PostHog] event {draft.message.get('event')!r}: " + "; ".join(draft.problems)
+        name = draft.message.get("event")
         if self._debug:
-            raise InvalidArgumentError(message)
-        log.warning(message)
+            raise InvalidArgumentError(f"[PostHog] event {name!r}: " + "; ".join(draft.problems))
+        by_kind: dict[str, list[str]] = {}
+        for problem in draft.problems:
+            by_kind.setdefault(_problem_kind(problem), []).append(problem)
+        for kind, problems in by_kind.items():  # rate-limited: one line per kind per minute
+            self._reporter.warn(kind, f"event {name!r}: " + "; ".join(problems))
 
     # -- lifecycle -----------------------------------------------------------------------
     def stats(self) -> DeliveryStats:
@@ -439,6 +443,13 @@ class Client(PeopleMixin, FlagsMixin, ExceptionsMixin):
         except ImportError:
             return
         uninstall(self)
+
+
+def _problem_kind(problem: str) -> str:
+    for kind in ("timestamp", "uuid"):
+        if problem.startswith("invalid " + kind):
+            return kind
+    return "property value"
 
 
 def _uuid_of(event: bytes) -> str | None:

@@ -89,17 +89,36 @@ class Reporter:
         with self._lock:
             self.failed_batches += 1
 
-    def drop(self, reason: str, count: int, detail: str) -> None:
+    def _due(self, key: str, count: int) -> tuple[bool, int]:
+        """(log now?, count since the last line for ``key``); call with the lock held."""
         now = time.monotonic()
+        pending = self._unlogged.get(key, 0) + count
+        due = now - self._last_log.get(key, -self.LOG_EVERY) >= self.LOG_EVERY
+        if due:
+            self._last_log[key] = now
+            self._unlogged[key] = 0
+        else:
+            self._unlogged[key] = pending
+        return due, pending
+
+    def warn(self, kind: str, detail: str) -> None:
+        """A problem an event was admitted with (bad timestamp, unserialisable value...):
+        one line per kind per minute, naming how many events had it since the last."""
+        with self._lock:
+            due, pending = self._due("warn:" + kind, 1)
+        if due:
+            log.warning(
+                "[PostHog] %s%s",
+                detail,
+                ""
+                if pending == 1
+                else f" ({pending} events with {kind} problems since the last report)",
+            )
+
+    def drop(self, reason: str, count: int, detail: str) -> None:
         with self._lock:
             self._dropped[reason] = self._dropped.get(reason, 0) + count
-            pending = self._unlogged.get(reason, 0) + count
-            due = now - self._last_log.get(reason, -self.LOG_EVERY) >= self.LOG_EVERY
-            if due:
-                self._last_log[reason] = now
-                self._unlogged[reason] = 0
-            else:
-                self._unlogged[reason] = pending
+            due, pending = self._due(reason, count)
         if due:
             log.warning(
                 "[PostHog] dropped %d event(s) (%s): %s%s",
