@@ -57,10 +57,10 @@ def _key(key: object) -> str:
     if isinstance(key, str):
         return _text(key)
     if isinstance(key, enum.Enum):
-        return str(key.value)
+        return _text(str(key.value))
     if isinstance(key, (_dt.datetime, _dt.date)):
         return key.isoformat()
-    return str(key)
+    return _text(str(key))
 
 
 def _float(value: float) -> float | None:
@@ -110,10 +110,7 @@ def _clean_container(value: Any, path: str, seen: set[int], depth: int, report: 
     seen.add(marker)
     try:
         if isinstance(value, Mapping):
-            return {
-                _key(k): _clean_value(v, f"{path}.{_key(k)}", seen, depth + 1, report)
-                for k, v in list(value.items())
-            }
+            return _clean_mapping(value, path, seen, depth, report)
         if isinstance(value, (list, tuple, set, frozenset, deque)):
             items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
             return [
@@ -130,6 +127,21 @@ def _clean_container(value: Any, path: str, seen: set[int], depth: int, report: 
         seen.discard(marker)
     report.add(path, f"{type(value).__name__} is not JSON serialisable")
     return None
+
+
+def _clean_mapping(
+    value: Mapping[Any, Any], path: str, seen: set[int], depth: int, report: CleanReport
+) -> dict[str, Any]:
+    """Keys become strings; an entry whose key cannot be one is dropped, not the mapping."""
+    out: dict[str, Any] = {}
+    for k, v in list(value.items()):
+        try:
+            name = _key(k)
+        except Exception as exc:
+            report.add(f"{path}[?]", f"{type(k).__name__} key raised {type(exc).__name__}")
+            continue
+        out[name] = _clean_value(v, f"{path}.{name}", seen, depth + 1, report)
+    return out
 
 
 _UNCONVERTIBLE = object()
