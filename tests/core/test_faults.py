@@ -121,3 +121,19 @@ def test_unreachable_server_fails_within_bounds() -> None:
     assert isinstance(errors[0], TransportError)
     assert client.stats().dropped == {"delivery_failed": 2}
     client.shutdown()
+
+
+def test_retry_cut_short_by_the_deadline_is_not_counted() -> None:
+    arrivals: list[Recorded] = []
+
+    def slow(request: Recorded) -> Reply:
+        arrivals.append(request)
+        return Reply(delay=3)
+
+    with RecordingServer(slow) as server:
+        client = Posthog("phc", host=server.url, sync_mode=True, timeout=1)
+        assert client.capture("slow", distinct_id="u") is None
+        assert len(arrivals) == 1
+        stats = client.stats()
+        assert (stats.retried, stats.dropped) == (0, {"delivery_failed": 1})
+        client.shutdown()

@@ -259,7 +259,7 @@ class Worker:
                 self._settling = False
 
     def _account(self, outcome: Outcome) -> None:
-        for _ in range(outcome.retries):
+        for _ in range(outcome.performed_retries):
             self.reporter.count_retry()
         if outcome.sent:
             self.reporter.count_sent(outcome.sent)

@@ -24,7 +24,7 @@ import logging
 import time
 import zlib
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from posthog._events.batch import v0_body, v1_body
@@ -63,12 +63,22 @@ V1_PATH = "/i/v1/analytics/events"
 
 @dataclass(slots=True)
 class Outcome:
-    """What became of a batch: how many events got through, and the final error if any."""
+    """What became of a batch: how many events got through, and the final error if any.
+
+    ``retries`` counts the retries scheduled; ``retry_skipped`` is True when the last one
+    never ran (its wait would pass the deadline, or a shutdown cut it short), so the
+    figures count ``performed_retries`` only.
+    """
 
     sent: int
     failed: list[bytes]
     error: PostHogError | None
     retries: int
+    retry_skipped: bool = field(default=False, compare=False)
+
+    @property
+    def performed_retries(self) -> int:
+        return self.retries - 1 if self.retry_skipped and self.retries > 0 else self.retries
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +176,7 @@ def v0_exchange(
         attempt += 1
         delay = backoff_delay(attempt, getattr(error, "retry_after", None))
         if _out_of_time(delay, deadline, clock) or (yield from _sleep(delay)):
-            return Outcome(0, list(events), error, attempt)
+            return Outcome(0, list(events), error, attempt, retry_skipped=True)
 
 
 def _v0_error(reply: Response | TransportError) -> PostHogError | None:
@@ -207,6 +217,7 @@ def v1_exchange(
     drops: dict[str, Any] = {}
     dropped: list[bytes] = []
     attempt = 0
+    skipped = False
     last_error: PostHogError | None = None
     while pending:
         headers = _v1_headers(config, request_id, attempt + 1)
@@ -238,6 +249,7 @@ def v1_exchange(
         attempt += 1
         delay = backoff_delay(attempt, retry_after)
         if _out_of_time(delay, deadline, clock) or (yield from _sleep(delay)):
+            skipped = True
             break
     if not pending and not drops:
         return Outcome(sent, [], None, attempt)
@@ -245,11 +257,11 @@ def v1_exchange(
         getattr(last_error, "status", "drop"),
         f"{len(drops)} event(s) dropped, {len(pending)} not accepted",
         request_id=request_id,
-        attempts=attempt + 1,
+        attempts=attempt if skipped else attempt + 1,
         retry_exhausted=[_uuid_of(e) for e in pending],
         drops=drops,
     )
-    return Outcome(sent, pending + dropped, error, attempt)
+    return Outcome(sent, pending + dropped, error, attempt, retry_skipped=skipped)
 
 
 def _v1_headers(config: ClientConfig, request_id: str, attempt: int) -> dict[str, str]:
