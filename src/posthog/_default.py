@@ -10,6 +10,7 @@ object.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from typing import Any
@@ -50,8 +51,13 @@ class _State:
         self.fingerprint: tuple[Any, ...] | None = None
         self.user_client = False
 
+    def after_fork_in_child(self) -> None:
+        self.lock = threading.Lock()  # another thread may have held it at fork time
+
 
 state = _State()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=state.after_fork_in_child)
 
 
 def _module() -> Any:

@@ -427,6 +427,9 @@ class Client(PeopleMixin, FlagsMixin, ExceptionsMixin):
     def _after_fork_in_child(self) -> None:
         self._worker.after_fork_in_child()
         self._sync_lock = threading.Lock()
+        reset_transport = getattr(self.transport, "after_fork_in_child", None)
+        if callable(reset_transport):
+            reset_transport()
         self._flags_after_fork()
 
     # -- exception capture hooks (filled in by posthog.exception_capture) ----------------

@@ -105,6 +105,13 @@ class HTTPTransport:
             conn.close()
             raise
 
+    def after_fork_in_child(self) -> None:
+        """Fresh lock and pool: another thread may have held the lock at fork time, and
+        the parent's sockets are not ours."""
+        self._lock = threading.Lock()
+        self._idle = {}
+        self._pid = os.getpid()
+
     def close(self) -> None:
         with self._lock:
             pools, self._idle = self._idle, {}
