@@ -7,6 +7,7 @@ batch uncounted.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 from typing import Any
@@ -93,16 +94,19 @@ def test_missing_ca_bundle_is_a_transport_error(tmp_path: Path) -> None:
         transport.request(Request("POST", "https://127.0.0.1:9/batch/", {}, b"{}", 1))
 
 
+def missing_ca_bundle(tmp_path: Path) -> dict[str, Any]:
+    """Client options: an https host and a CA bundle path that does not exist."""
+    return {
+        "host": "https://127.0.0.1:9",
+        "ca_bundle": str(tmp_path / "missing.pem"),
+        "flush_interval": 0.01,
+        "max_retries": 0,
+    }
+
+
 def test_missing_ca_bundle_counts_the_batch_and_keeps_the_worker(tmp_path: Path) -> None:
     errors: list[Exception] = []
-    client = Posthog(
-        "phc",
-        host="https://127.0.0.1:9",
-        ca_bundle=str(tmp_path / "missing.pem"),
-        flush_interval=0.01,
-        max_retries=0,
-        on_error=lambda e, _b: errors.append(e),
-    )
+    client = Posthog("phc", **missing_ca_bundle(tmp_path), on_error=lambda e, _b: errors.append(e))
     client.capture("one", distinct_id="u")
     assert client.flush(10)
     client.capture("two", distinct_id="u")
@@ -126,3 +130,29 @@ def test_bad_port_is_counted_not_fatal(server: RecordingServer) -> None:
     assert sync.capture("three", distinct_id="u") is None
     assert sync.stats().dropped == {"delivery_failed": 1}
     sync.shutdown()
+
+
+def test_async_client_counts_custom_transport_exceptions_and_bad_ca_bundle(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("httpx")
+    from posthog import AsyncPosthog
+
+    async def main() -> tuple[Any, Any, int]:
+        transport = FlakyTransport()
+        flaky = AsyncPosthog("phc", transport=transport, flush_interval=0.01, max_retries=0)
+        flaky.capture("lost", distinct_id="u")
+        assert await flaky.flush(5)
+        transport.recover()
+        flaky.capture("kept", distinct_id="u")
+        assert await flaky.flush(5)
+        await flaky.shutdown()
+        untrusted = AsyncPosthog("phc", **missing_ca_bundle(tmp_path))
+        untrusted.capture("lost", distinct_id="u")
+        assert await untrusted.flush(5)
+        await untrusted.shutdown()
+        return flaky.stats(), untrusted.stats(), len(transport.delivered)
+
+    flaky, untrusted, delivered = asyncio.run(main())
+    assert (flaky.sent, flaky.dropped, delivered) == (1, {"delivery_failed": 1}, 1)
+    assert untrusted.dropped == {"delivery_failed": 1}

@@ -24,7 +24,7 @@ from posthog._events.exchange import (
     exchange,
     parse_retry_after,
 )
-from posthog._transport.base import Request, Response, Transport, was_refused
+from posthog._transport.base import Request, Response, Transport, as_transport_error
 from posthog.config import ClientConfig
 from posthog.exceptions import TransportError
 
@@ -102,12 +102,8 @@ def _attempt(transport: Transport, request: Request) -> Response | TransportErro
     network error, and the worker thread lives on."""
     try:
         return transport.request(request)
-    except TransportError as exc:
-        return exc
     except Exception as exc:
-        error = TransportError(f"{type(exc).__name__}: {exc}", refused=was_refused(exc))
-        error.__cause__ = exc
-        return error
+        return as_transport_error(exc)
 
 
 class Sender:

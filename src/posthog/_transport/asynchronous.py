@@ -12,7 +12,13 @@ import asyncio
 import time
 from typing import Any, Protocol, runtime_checkable
 
-from posthog._transport.base import Request, Response, Transport, was_refused
+from posthog._transport.base import (
+    Request,
+    Response,
+    Transport,
+    as_transport_error,
+    was_refused,
+)
 from posthog.exceptions import RequestTimeoutError, TransportError
 
 __all__ = ["AsyncTransport", "HTTPXTransport", "ThreadedTransport", "default_transport"]
@@ -60,6 +66,15 @@ class HTTPXTransport:
         return self._client, self._slots
 
     async def request(self, request: Request) -> Response:
+        """One request; every failure (a bad URL or CA bundle too) is a ``TransportError``."""
+        try:
+            return await self._request(request)
+        except TransportError:
+            raise
+        except Exception as exc:
+            raise as_transport_error(exc) from exc
+
+    async def _request(self, request: Request) -> Response:
         """One request; ``request.timeout`` bounds all of it, waiting for a connection too.
 
         Requests beyond ``max_connections`` wait here rather than in httpcore's pool,
@@ -104,7 +119,12 @@ class ThreadedTransport:
         self.transport = transport
 
     async def request(self, request: Request) -> Response:
-        return await asyncio.to_thread(self.transport.request, request)
+        try:
+            return await asyncio.to_thread(self.transport.request, request)
+        except TransportError:
+            raise
+        except Exception as exc:  # a custom transport's own exception: a failed attempt
+            raise as_transport_error(exc) from exc
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.transport.close)

@@ -7,7 +7,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-__all__ = ["MockTransport", "Request", "Response", "Transport", "was_refused"]
+from posthog.exceptions import TransportError
+
+__all__ = [
+    "MockTransport",
+    "Request",
+    "Response",
+    "Transport",
+    "as_transport_error",
+    "was_refused",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +48,16 @@ def was_refused(exc: BaseException) -> bool:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return False
+
+
+def as_transport_error(exc: Exception) -> TransportError:
+    """``exc`` itself if it is a ``TransportError``, else one naming it (``exc`` as its
+    cause). Whatever a transport raises, the sender sees a failed attempt of ours."""
+    if isinstance(exc, TransportError):
+        return exc
+    error = TransportError(f"{type(exc).__name__}: {exc}", refused=was_refused(exc))
+    error.__cause__ = exc
+    return error
 
 
 @runtime_checkable

@@ -13,7 +13,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from posthog._transport.base import Request, Response, was_refused
+from posthog._transport.base import Request, Response, as_transport_error, was_refused
 from posthog.exceptions import RequestTimeoutError, TransportError
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ class HTTPTransport:
         except TransportError:
             raise
         except Exception as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc}", refused=was_refused(exc)) from exc
+            raise as_transport_error(exc) from exc
 
     def _request(self, request: Request) -> Response:
         parts = urlsplit(request.url)
