@@ -2,9 +2,53 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from support.recording_server import RecordingServer
+
+DJANGO_APPS = ["django.contrib.auth", "django.contrib.contenttypes", "django.contrib.sessions"]
+
+
+def configure_django() -> None:
+    """Django settings for every Django test in this process (configured once): the real
+    auth and session apps on a file-backed SQLite database (a file, not ``:memory:``,
+    because Django's async path reaches it from other threads). Tables are created by
+    :func:`django_database`, only for the tests that need them."""
+    import django
+    from django.conf import settings
+
+    if settings.configured:
+        return
+    settings.configure(
+        DEBUG=False,
+        SECRET_KEY="test-only",
+        ALLOWED_HOSTS=["testserver"],
+        INSTALLED_APPS=DJANGO_APPS,
+        DATABASES={
+            "default": {
+                "ENGINE": "django.db.backends.sqlite3",
+                "NAME": str(Path(tempfile.mkdtemp(prefix="hogwire-django-")) / "db.sqlite3"),
+            }
+        },
+        USE_TZ=True,
+        LOGGING_CONFIG=None,
+    )
+    django.setup()
+
+
+_migrated: list[bool] = []
+
+
+def django_database() -> None:
+    """Create the auth and session tables (once per process)."""
+    from django.core.management import call_command
+
+    configure_django()
+    if not _migrated:
+        call_command("migrate", verbosity=0, interactive=False)
+        _migrated.append(True)
 
 
 def events_named(server: RecordingServer, client: Any, name: str, count: int) -> list[Any]:

@@ -10,31 +10,18 @@ import threading
 from types import SimpleNamespace
 from typing import Any
 
-import django
-from django.conf import settings
-
-if not settings.configured:
-    settings.configure(
-        DEBUG=False,
-        SECRET_KEY="test-only",
-        ALLOWED_HOSTS=["testserver"],
-        INSTALLED_APPS=[],
-        DATABASES={},
-        USE_TZ=True,
-        LOGGING_CONFIG=None,
-    )
-    django.setup()
-
 from django.http import HttpRequest, HttpResponse
 from django.test import AsyncClient, override_settings
 from django.test import Client as DjangoClient
 from django.urls import path
-from integration_support import TRACING, events_named
+from integration_support import TRACING, configure_django, events_named
 
 import posthog
 from posthog import Posthog
 from posthog.integrations.django import PosthogContextMiddleware
 from support.recording_server import RecordingServer
+
+configure_django()
 
 MIDDLEWARE = "posthog.integrations.django.PosthogContextMiddleware"
 _barrier: list[threading.Barrier] = []

@@ -1,4 +1,4 @@
-"""Django settings for the Sentry + Django tests (configured once, in-process) and a
+"""Django settings for the Sentry + Django tests (shared with the framework tests) and a
 real ``sentry_sdk`` client whose transport keeps envelopes instead of sending them."""
 
 from __future__ import annotations
@@ -6,23 +6,13 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import django
 import sentry_sdk
-from django.conf import settings
 from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
-if not settings.configured:
-    settings.configure(
-        DEBUG=False,
-        SECRET_KEY="test-only",
-        ALLOWED_HOSTS=["testserver"],
-        INSTALLED_APPS=[],
-        DATABASES={},
-        USE_TZ=True,
-        LOGGING_CONFIG=None,
-    )
-    django.setup()
+from integrations.integration_support import configure_django
+
+configure_django()  # the same settings as the framework tests, whichever runs first
 
 DSN = "https://public@o1.ingest.sentry.io/42"
 

@@ -46,11 +46,15 @@ def checkout(request: HttpRequest) -> HttpResponse:
     raise ValueError("card declined")
 
 
+async def acheckout(request: HttpRequest) -> HttpResponse:
+    raise ValueError("async card declined")
+
+
 def healthy(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok")
 
 
-urlpatterns = [path("checkout/", checkout), path("ok/", healthy)]
+urlpatterns = [path("checkout/", checkout), path("acheckout/", acheckout), path("ok/", healthy)]
 
 SETTINGS = {
     "ROOT_URLCONF": __name__,
@@ -152,5 +156,42 @@ def test_async_request_path_is_tagged_too(
     [ph_event] = server.wait_for_events(1)
     assert sentry_event["tags"]["posthog_distinct_id"] == "async-user"
     assert ph_event["distinct_id"] == "async-user"
+    assert ph_event["properties"]["$sentry_event_id"] == sentry_event["event_id"]
+    client.shutdown()
+
+
+def test_async_stack_with_real_auth_runs_the_callable_off_the_loop(
+    server: RecordingServer, sentry_events: CapturingTransport
+) -> None:
+    """Real sessions + auth on SQLite: ``request.user`` is a lazy database lookup, which
+    Django refuses on the event loop; the callable must still tag the request."""
+    import asyncio
+
+    from django.contrib.auth.models import User
+    from django.test import AsyncClient
+
+    from integrations.integration_support import django_database
+
+    django_database()
+    user, _ = User.objects.get_or_create(username="alice")
+    client = setup(server, sentry_events)
+    login = DjangoClient()
+    login.force_login(user)
+    middleware = [
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "posthog.sentry.django.PosthogDistinctIdMiddleware",
+    ]
+    documented = {"distinct_id": lambda request: request.user and request.user.username}
+    with override_settings(**{**SETTINGS, "MIDDLEWARE": middleware, "POSTHOG_DJANGO": documented}):
+        browser = AsyncClient(raise_request_exception=False)
+        browser.cookies = login.cookies
+        response = asyncio.run(browser.get("/acheckout/"))
+    assert response.status_code == 500
+    assert client.flush(5)
+    [sentry_event] = sentry_events.events()
+    [ph_event] = server.wait_for_events(1)
+    assert sentry_event["tags"]["posthog_distinct_id"] == "alice"
+    assert ph_event["event"] == "$exception" and ph_event["distinct_id"] == "alice"
     assert ph_event["properties"]["$sentry_event_id"] == sentry_event["event_id"]
     client.shutdown()

@@ -12,7 +12,8 @@ Documented usage, in ``settings.py``::
 Each request runs in its own Sentry scope tagged ``posthog_distinct_id``, so an error
 raised by the view carries the tag (and, with ``PostHogIntegration``, becomes a linked
 PostHog ``$exception``). A ``distinct_id`` callable that raises or returns nothing
-leaves the request untagged.
+leaves the request untagged. On Django's async path the callable runs in a thread
+(``sync_to_async``), since ``request.user`` may query the database.
 """
 
 from __future__ import annotations
@@ -69,12 +70,20 @@ class PosthogDistinctIdMiddleware:
             return self.get_response(request)
 
     async def _acall(self, request: Any) -> Any:
+        # The callable usually reads request.user, a lazy database lookup that Django
+        # refuses on the event loop (SynchronousOnlyOperation): run it in a thread.
+        from asgiref.sync import sync_to_async
+
+        distinct_id = await sync_to_async(distinct_id_for)(request)
         with sentry_sdk.new_scope() as scope:
-            _tag(scope, request)
+            _set_tag(scope, distinct_id)
             return await self.get_response(request)
 
 
 def _tag(scope: Any, request: Any) -> None:
-    distinct_id = distinct_id_for(request)
+    _set_tag(scope, distinct_id_for(request))
+
+
+def _set_tag(scope: Any, distinct_id: str | None) -> None:
     if distinct_id is not None:
         scope.set_tag(DISTINCT_ID_TAG, distinct_id)
