@@ -101,6 +101,8 @@ def get_client() -> Any:
     before_send = getattr(mod, "before_send", None)
     if before_send is not client.before_send and client is state.client:
         client.before_send = before_send if callable(before_send) else None
+    if client is state.client:
+        client.privacy_mode = bool(getattr(mod, "privacy_mode", False))
     poll = getattr(mod, "poll_interval", None)
     if poll is not None and poll != getattr(client, "poll_interval", poll):
         client.poll_interval = poll

@@ -93,6 +93,16 @@ def test_module_disabled_and_debug_switches(server: RecordingServer) -> None:
     assert [e["event"] for e in server.wait_for_events(1)] == ["sent"]
 
 
+def test_module_privacy_mode_follows_the_setting_on_every_call(server: RecordingServer) -> None:
+    posthog.api_key = "phc"
+    posthog.host = server.url
+    assert posthog.setup().privacy_mode is False
+    posthog.privacy_mode = True
+    assert posthog.setup().privacy_mode is True
+    posthog.privacy_mode = False
+    assert posthog.setup().privacy_mode is False
+
+
 def test_missing_api_key_disables_with_a_clear_log(caplog: pytest.LogCaptureFixture) -> None:
     assert posthog.capture("d", "e") is None
     assert "no project API key" in caplog.text
