@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import warnings
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from integration_support import TRACING, events_named
 from starlette.applications import Starlette
+from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 import posthog
 from posthog import Posthog
-from posthog.integrations.asgi import PosthogASGIMiddleware
+from posthog.integrations.asgi import PosthogASGIMiddleware, request_info
 from support.recording_server import RecordingServer
 
 # Starlette 1.x asks for its "httpx2" fork in its test client and warns at import when it
@@ -146,3 +148,84 @@ def test_starlette_websocket_filter_and_callable(server: RecordingServer, client
     assert ws_event["properties"]["$session_id"] == "sess-1"
     assert ws_event["properties"]["$request_path"] == "/ws"
     assert ws_event["properties"]["tenant"] == "acme"
+
+
+def url_echo_app(client: Posthog, seen: dict[str, tuple[str, str]]) -> Starlette:
+    """Routes that capture an event named after the request and remember the URL the
+    framework itself sees (``request.url``), to compare with the event's properties."""
+
+    async def items(request: Request) -> PlainTextResponse:
+        name = request.query_params["name"]
+        seen[name] = (str(request.url), request.url.path)
+        client.capture(name)
+        return PlainTextResponse("ok")
+
+    return Starlette(routes=[Route("/items", items)])
+
+
+def assert_urls_match(server: RecordingServer, client: Posthog, seen: dict[str, Any]) -> None:
+    for name, (url, path) in seen.items():
+        [event] = events_named(server, client, name, 1)
+        assert event["properties"]["$current_url"] == url, name
+        assert event["properties"]["$request_path"] == path, name
+
+
+def test_url_under_a_mount_is_the_requests_own(server: RecordingServer, client: Posthog) -> None:
+    seen: dict[str, tuple[str, str]] = {}
+    inner = PosthogASGIMiddleware(url_echo_app(client, seen), client=client)  # inside Mount
+    outer = FastAPI()
+    outer.mount("/api", url_echo_app(client, seen))
+    outer.mount("/wrapped", inner)
+    outer.add_middleware(PosthogASGIMiddleware, client=client)  # around the Mount too
+    with TestClient(outer) as browser:
+        assert browser.get("/api/items?name=outer").status_code == 200
+        assert browser.get("/wrapped/items?name=inner").status_code == 200
+    assert seen["outer"] == ("http://testserver/api/items?name=outer", "/api/items")
+    assert seen["inner"] == ("http://testserver/wrapped/items?name=inner", "/wrapped/items")
+    assert_urls_match(server, client, seen)
+
+
+def test_url_with_a_proxy_root_path_is_the_requests_own(
+    server: RecordingServer, client: Posthog
+) -> None:
+    seen: dict[str, tuple[str, str]] = {}
+    app = PosthogASGIMiddleware(url_echo_app(client, seen), client=client)
+    outer = Starlette(routes=[Mount("/sub", url_echo_app(client, seen))])
+    wrapped_outer = PosthogASGIMiddleware(outer, client=client)
+    with TestClient(app, root_path="/proxy") as browser:
+        # A spec-following server puts the prefix in both root_path and path...
+        assert browser.get("/proxy/items?name=full").status_code == 200
+        # ...an older one leaves it out of path; either way the URL is the framework's.
+        assert browser.get("/items?name=stripped").status_code == 200
+    with TestClient(wrapped_outer, root_path="/proxy") as browser:
+        assert browser.get("/proxy/sub/items?name=mounted").status_code == 200
+    assert seen["full"][1] == "/proxy/items"
+    assert seen["mounted"][1] == "/proxy/sub/items"
+    assert_urls_match(server, client, seen)
+
+
+@pytest.mark.parametrize(
+    ("scheme", "server", "root_path"),
+    [
+        ("http", ("10.0.0.5", 80), ""),
+        ("https", ("example.com", 443), "/api"),
+        ("https", ("example.com", 8443), "/api"),
+        ("ws", ("::1", 8000), ""),
+        ("http", None, "/api"),
+    ],
+)
+def test_url_without_a_host_header_is_starlettes(
+    scheme: str, server: tuple[str, int] | None, root_path: str
+) -> None:
+    scope = {
+        "type": "websocket" if scheme == "ws" else "http",
+        "scheme": scheme,
+        "server": server,
+        "root_path": root_path,
+        "path": f"{root_path}/items",
+        "query_string": b"a=1",
+        "headers": [],
+    }
+    info = request_info(scope)
+    assert info.url == str(URL(scope=scope))
+    assert info.path == f"{root_path}/items"

@@ -37,28 +37,44 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def request_info(scope: Mapping[str, Any]) -> RequestInfo:
-    """An ASGI ``http``/``websocket`` scope as the framework-neutral :class:`RequestInfo`."""
+    """An ASGI ``http``/``websocket`` scope as the framework-neutral :class:`RequestInfo`.
+
+    The URL is the one the framework itself reports (Starlette's ``request.url``): the
+    ASGI spec puts the full path, ``root_path`` included, in ``scope["path"]`` (so do
+    Starlette's ``Mount`` and servers such as uvicorn given ``--root-path``), so
+    ``root_path`` is never prepended; it would double the prefix.
+    """
     headers: dict[str, str] = {}
     for raw_name, raw_value in scope.get("headers") or ():
         name = raw_name.decode("latin-1").lower()
         value = raw_value.decode("latin-1")
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
     scheme = scope.get("scheme") or ("ws" if scope.get("type") == "websocket" else "http")
-    host = headers.get("host", "")
-    if not host and scope.get("server"):
-        server_host, port = scope["server"][0], scope["server"][1]
-        host = f"{server_host}:{port}" if port else str(server_host)
     client = scope.get("client")
     query = scope.get("query_string") or b""
     return RequestInfo(
         method=scope.get("method") or ("WEBSOCKET" if scope.get("type") == "websocket" else "GET"),
-        path=scope.get("root_path", "") + scope.get("path", ""),
+        path=scope.get("path") or "/",
         scheme=scheme,
-        host=host,
+        host=headers.get("host") or _server_host(scope.get("server"), scheme),
         query_string=query.decode("latin-1") if isinstance(query, bytes) else str(query),
         headers=headers,
         remote_addr=client[0] if client else None,
     )
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+def _server_host(server: Any, scheme: str) -> str:
+    """``host[:port]`` from ``scope["server"]`` when there is no Host header: the port is
+    left out when it is the scheme's default, an IPv6 address is bracketed."""
+    if not server:
+        return ""
+    host, port = str(server[0]), server[1] if len(server) > 1 else None
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return host if port is None or port == _DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
 
 
 class PosthogASGIMiddleware:
