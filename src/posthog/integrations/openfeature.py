@@ -22,10 +22,12 @@ flag; numbers and objects come from the flag's JSON payload. A value of the wron
 gives the default with ``TYPE_MISMATCH``.
 
 Reasons come from the result's structured ``reason_code`` / ``error`` (never parsed from
-the human-readable description): a matched condition is ``TARGETING_MATCH``, a rollout
-or holdout bucket ``SPLIT``, no match ``DEFAULT``, a disabled flag ``DISABLED``, a test
-override ``STATIC``; a missing flag is the default with ``FLAG_NOT_FOUND``, a failed
-evaluation (timeout, quota, server error) the default with ``GENERAL``.
+the human-readable description), through one table covering every code local evaluation,
+PostHog's ``/flags`` and the SDK produce: a matched condition or early-access enrollment is
+``TARGETING_MATCH``, a rollout, experiment or holdout bucket ``SPLIT``, no match
+``DEFAULT``, a disabled flag ``DISABLED``, a test override ``STATIC``, an unknown code
+``UNKNOWN``; a missing flag is the default with ``FLAG_NOT_FOUND``, a failed or
+inconclusive evaluation (timeout, quota, server error) the default with ``GENERAL``.
 
 ``track(name, context, details)`` captures event ``name`` for the context's person, with
 the details' attributes as properties and its ``value`` as ``value``.
@@ -50,24 +52,41 @@ T = TypeVar("T")
 
 _RESERVED = frozenset({"distinct_id", "groups", "group_properties", "person_properties"})
 
+# Every reason code a flag result can carry, each mapped deliberately; a code missing here
+# is UNKNOWN (never guessed from the description). tests/openfeature/test_openfeature_reasons.py
+# walks all of them, including every member of posthog._flags.results.Reason.
 _REASONS: dict[str, str] = {
+    # Local evaluation (posthog._flags.results.Reason; the dev server sends the same codes).
     "condition_match": Reason.TARGETING_MATCH,
-    "feature_enrollment": Reason.TARGETING_MATCH,
-    "following_variant_override": Reason.TARGETING_MATCH,
+    "feature_enrollment": Reason.TARGETING_MATCH,  # the early-access enrollment decided it
     "out_of_rollout_bound": Reason.SPLIT,
-    "holdout": Reason.SPLIT,
-    "holdout_condition_match": Reason.SPLIT,
+    "holdout": Reason.SPLIT,  # also a config-version-2 code
     "no_condition_match": Reason.DEFAULT,
     "group_not_passed": Reason.DEFAULT,
-    "no_group_type": Reason.DEFAULT,
     "disabled": Reason.DISABLED,
+    # PostHog's /flags answers (reason.code, spec 3.8).
+    "super_condition_value": Reason.TARGETING_MATCH,  # early-access super condition
+    "holdout_condition_value": Reason.SPLIT,  # bucketed into the experiment holdout
+    "no_group_type": Reason.DEFAULT,
     "flag_disabled": Reason.DISABLED,
-    "override": Reason.STATIC,
-    "stale": Reason.STALE,
-    "cached": Reason.CACHED,
+    "missing_dependency": Reason.DEFAULT,  # the server's answer stands: the flag's off value
+    # Config-version-2 records (spec 5.5).
+    "targeting_match": Reason.TARGETING_MATCH,
+    "experiment_split": Reason.SPLIT,
+    "rollout_miss": Reason.SPLIT,
+    "experiment_paused": Reason.DEFAULT,  # no split while paused: everyone gets the fallback
+    # Made by the SDK itself.
+    "override": Reason.STATIC,  # posthog.testing overrides
+    "remote": Reason.UNKNOWN,  # the server sent no code
 }
 
-_NOT_FOUND = frozenset({"flag_missing", "flag_not_found", "not_found"})
+# Codes that mean "no value": the caller gets the default and an error code.
+_ERROR_CODES: dict[str, ErrorCode] = {
+    "flag_missing": ErrorCode.FLAG_NOT_FOUND,
+    "inconclusive": ErrorCode.GENERAL,  # local evaluation could not decide, no fallback
+    "error": ErrorCode.GENERAL,
+    "missing_distinct_id": ErrorCode.TARGETING_KEY_MISSING,
+}
 
 
 def _code(value: Any) -> str | None:
@@ -89,9 +108,7 @@ def reason_for(reason_code: Any) -> str:
 def error_code_for(error: Any) -> ErrorCode:
     """The OpenFeature error code for one of our structured flag errors."""
     code = _code(error)
-    if code in _NOT_FOUND:
-        return ErrorCode.FLAG_NOT_FOUND
-    return ErrorCode.GENERAL
+    return _ERROR_CODES.get(code or "", ErrorCode.GENERAL)
 
 
 class _Failure(Exception):
@@ -174,7 +191,7 @@ class PostHogProvider(AbstractProvider):
                 raise _Failure(ErrorCode.FLAG_NOT_FOUND, f"flag {flag_key!r} was not found")
             error = getattr(result, "error", None)
             reason_code = getattr(result, "reason_code", None)
-            if not error and _code(reason_code) in _NOT_FOUND | {"error"}:
+            if not error and _code(reason_code) in _ERROR_CODES:
                 error = reason_code
             if not error and getattr(result, "has_value", True) is False:
                 error = "evaluation_failed"
