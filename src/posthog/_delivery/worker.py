@@ -239,9 +239,13 @@ class Worker:
         return batch
 
     def _send(self, lane: Lane) -> None:
-        batch = self._take(lane)
-        with self._current_lock:
-            self._current = batch
+        # Cut the batch and mark it in flight in one step under the lock flush() reads
+        # pending() with: between the last popleft and _current being set, the events are
+        # in neither place, and a flush() looking then would return before they are sent.
+        with self._idle:
+            batch = self._take(lane)
+            with self._current_lock:
+                self._current = batch
         try:
             try:
                 outcome = self.sender.deliver(batch, ai=lane.ai, wait=self._abort.wait)
