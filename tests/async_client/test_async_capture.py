@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from typing import Any
 
 from async_support import Heartbeat
@@ -16,6 +17,8 @@ from async_support import Heartbeat
 import posthog
 from posthog import AsyncPosthog, MockTransport, Response
 from support.recording_server import RecordingServer, Reply
+
+TASK_NAME = "posthog-async-delivery"
 
 
 def make(server: RecordingServer, **kw: Any) -> AsyncPosthog:
@@ -245,3 +248,73 @@ def test_shutdown_out_of_time_counts_what_it_could_not_send() -> None:
     assert took < 2.0  # bounded by shutdown_timeout, not the 3 s server
     stats = client.stats()
     assert stats.dropped.get("shutdown") == 1 and stats.sent == 0 and stats.pending == 0
+
+
+def count_named(server: RecordingServer, name: str) -> int:
+    return len([e for e in server.events() if e["event"] == name])
+
+
+async def wait_named(server: RecordingServer, name: str, count: int, bound: float) -> int:
+    """Poll (without blocking the loop) until ``count`` events called ``name`` arrived."""
+    deadline = asyncio.get_running_loop().time() + bound
+    while count_named(server, name) < count and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)
+    return count_named(server, name)
+
+
+def test_captures_off_the_loop_thread_wake_the_delivery_task(server: RecordingServer) -> None:
+    """Every capture happens in ``asyncio.to_thread`` (as in a sync endpoint's thread pool);
+    flush_interval is 60 s, so only the nudge from those threads can deliver them."""
+
+    async def main() -> tuple[int, int]:
+        client = AsyncPosthog("phc_async", host=server.url, flush_interval=60, flush_at=5)
+
+        def work(first: int) -> None:
+            for n in range(first, first + 5):
+                client.capture("threaded", distinct_id=f"u{n}")
+
+        await asyncio.to_thread(work, 0)
+        first = await wait_named(server, "threaded", 5, 5)
+        await asyncio.gather(*(asyncio.to_thread(work, n) for n in (100, 200)))
+        second = await wait_named(server, "threaded", 15, 5)
+        await client.shutdown()
+        return first, second
+
+    assert asyncio.run(main()) == (5, 15)  # each full batch went out before any flush
+
+
+def test_captures_from_another_threads_loop_leave_the_task_where_it_runs(
+    server: RecordingServer,
+) -> None:
+    """A thread runs its own long-lived loop and captures too, turn about with the main
+    loop: one delivery task, on the loop that first captured, wakes for both."""
+    other = asyncio.new_event_loop()
+    thread = threading.Thread(target=other.run_forever, daemon=True)
+    thread.start()
+
+    def delivery_tasks(loop: asyncio.AbstractEventLoop) -> int:
+        return len([t for t in asyncio.all_tasks(loop) if t.get_name() == TASK_NAME])
+
+    async def main() -> tuple[int, int, int]:
+        client = AsyncPosthog("phc_async", host=server.url, flush_interval=60, flush_at=2)
+
+        async def capture_there(n: int) -> int:
+            client.capture("turns", distinct_id=f"other-{n}")
+            return delivery_tasks(other)
+
+        on_other = 0
+        for n in range(4):
+            client.capture("turns", distinct_id=f"main-{n}")
+            future = asyncio.run_coroutine_threadsafe(capture_there(n), other)
+            on_other += await asyncio.wrap_future(future)
+        delivered = await wait_named(server, "turns", 8, 5)  # every pair filled a batch
+        here = delivery_tasks(asyncio.get_running_loop())
+        await client.shutdown()
+        return delivered, here, on_other
+
+    try:
+        assert asyncio.run(main()) == (8, 1, 0)
+    finally:
+        other.call_soon_threadsafe(other.stop)
+        thread.join(5)
+        other.close()

@@ -3,7 +3,9 @@
 Events go into the very same lanes as in the sync client (the core client enqueues them
 without blocking); batching decisions are the worker's own (``_ready_lane``, ``_take``,
 ``_account``); only the waiting is done here, as one task on the loop that first
-captured. When that loop shuts down (``asyncio.run()`` cancels its tasks) the task
+captured (or that the client was created in). Captures from other threads (``to_thread``,
+a sync endpoint's thread pool, another thread's loop) wake that task through
+``call_soon_threadsafe``, or start it there if it is not running yet. When that loop shuts down (``asyncio.run()`` cancels its tasks) the task
 delivers what is queued within ``shutdown_timeout`` before it ends; anything still queued
 after that is left in the lanes, where the core client's exit hook finds it.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from posthog._async.sender import AsyncSender
 from posthog._delivery.worker import Lane, Worker
@@ -22,37 +25,71 @@ __all__ = ["AsyncDelivery"]
 log = logging.getLogger("posthog")
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class AsyncDelivery:
     def __init__(self, worker: Worker, sender: AsyncSender, shutdown_timeout: float) -> None:
         self.worker = worker
         self.sender = sender
         self.shutdown_timeout = shutdown_timeout
-        self._loop: asyncio.AbstractEventLoop | None = None
+        # The loop the task runs (or is to run) on: a client created inside a running loop
+        # knows it before anything is captured there, so other threads can start the task.
+        self._loop: asyncio.AbstractEventLoop | None = _running_loop()
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._idle: asyncio.Event | None = None
+        self._start_pending = False  # a start was handed to the loop from another thread
 
     # -- caller side (any thread) ----------------------------------------------------------
     def nudge(self, queued: int) -> None:
-        """After an enqueue: start the task on this loop if needed, or wake it up."""
-        try:
-            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        task = self._task
-        if running is not None and (running is not self._loop or task is None or task.done()):
-            self._start(running)
+        """After an enqueue: start the task if needed, or wake it up when a lane became
+        non-empty or holds a full batch. From a thread other than the task's loop (with or
+        without a loop of its own) this goes through ``call_soon_threadsafe``; the task
+        stays on its loop while that loop runs."""
+        running = _running_loop()
+        loop = self._loop
+        if not self._serving():
+            if loop is None or loop.is_closed() or running is loop:
+                if running is not None:
+                    self._start(running)
+            elif running is None or loop.is_running():  # it is the loop of the application
+                if not self._start_pending:
+                    self._start_pending = True
+                    self._call_in(loop, self._start_from_another_thread)
+            else:  # that loop has stopped; this thread's takes over
+                self._start(running)
             return
-        loop, wake = self._loop, self._wake
+        wake = self._wake
         if loop is None or wake is None or not (queued == 1 or queued >= self.worker.flush_at):
             return
         if running is loop:
             wake.set()
         else:
-            try:
-                loop.call_soon_threadsafe(wake.set)
-            except RuntimeError:  # that loop is closed; the exit hook delivers
-                pass
+            self._call_in(loop, wake.set)
+
+    def _serving(self) -> bool:
+        """Whether the task is alive on a loop that can run it (running, or the caller's)."""
+        task, loop = self._task, self._loop
+        if task is None or task.done() or loop is None or loop.is_closed():
+            return False
+        return loop.is_running() or _running_loop() is None
+
+    def _start_from_another_thread(self) -> None:
+        self._start_pending = False
+        if not self._serving():
+            self._start(asyncio.get_running_loop())
+
+    @staticmethod
+    def _call_in(loop: asyncio.AbstractEventLoop, callback: Callable[[], object]) -> None:
+        try:
+            loop.call_soon_threadsafe(callback)
+        except RuntimeError:  # that loop is closed; a later flush or the exit hook delivers
+            pass
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -69,6 +106,7 @@ class AsyncDelivery:
     def forget(self) -> None:
         """After fork: the parent's loop and task are not ours."""
         self._loop = self._task = self._wake = self._idle = None
+        self._start_pending = False
 
     # -- awaitable API -----------------------------------------------------------------------
     async def flush(self, timeout: float | None) -> bool:
@@ -108,18 +146,19 @@ class AsyncDelivery:
     # -- the task ----------------------------------------------------------------------------
     async def _run(self) -> None:
         worker = self.worker
-        assert self._wake is not None and self._idle is not None
+        wake, idle, me = self._wake, self._idle, asyncio.current_task()
+        assert wake is not None and idle is not None
         try:
-            while True:
-                self._wake.clear()
+            while self._task is me:  # a task another loop took over from just ends
+                wake.clear()
                 lane = worker._ready_lane()
                 if lane is not None:
                     await self._send(lane, None)
                     continue
                 if not worker.pending():
-                    self._idle.set()
+                    idle.set()
                 try:
-                    await asyncio.wait_for(self._wake.wait(), worker._wait_time())
+                    await asyncio.wait_for(wake.wait(), worker._wait_time())
                 except asyncio.TimeoutError:
                     pass
         except asyncio.CancelledError:
