@@ -21,30 +21,72 @@ events queued while no loop ran are delivered by the interpreter-exit hook.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
-from collections.abc import Awaitable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 
 from posthog._async.core import AsyncCore, bind_options
 from posthog._async.delivery import AsyncDelivery
 from posthog._async.flags import AsyncFlags
 from posthog._async.sender import AsyncSender
 from posthog._client_flags import _nothing, flags_and_payloads, match_payload, payload_of
-from posthog._delivery.stats import DeliveryStats
 from posthog._transport.asynchronous import AsyncTransport, default_transport
 from posthog._transport.base import Transport
-from posthog.types import FeatureFlagEvaluations, FeatureFlagResult, FlagsAndPayloads
+from posthog.client import Client
+from posthog.types import (
+    FeatureFlagEvaluations,
+    FeatureFlagResult,
+    FlagsAndPayloads,
+    FlagValue,
+)
 
 __all__ = ["AsyncClient", "AsyncPosthog"]
 
 log = logging.getLogger("posthog")
 T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _FLAG_SETTINGS = ("secret_key", "personal_api_key", "enable_local_evaluation", "flag_definitions")
+
+_LOCAL_FLAGS_ONLY = (
+    "On AsyncPosthog ``send_feature_flags`` uses the loaded definitions only (see "
+    "``AsyncCore._flags_for_event``): an event never waits for the network. For remote "
+    "values pass ``flags=await client.evaluate_flags(...)``."
+)
+
+
+def _on_core(
+    method: Callable[Concatenate[Client, P], R], note: str = ""
+) -> Callable[Concatenate[AsyncPosthog, P], R]:
+    """``AsyncPosthog.<name>`` running ``Client.<name>`` on the client's core.
+
+    For the calls that never wait (events, ``stats``): the wrapper keeps the sync method's
+    signature (``inspect.signature`` follows ``__wrapped__``), docstring and static types,
+    so the two clients cannot drift apart; ``note`` adds what differs on AsyncPosthog.
+    """
+    name = method.__name__
+
+    @functools.wraps(method)
+    def call(self: AsyncPosthog, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        bound: Callable[P, R] = getattr(self._core, name)
+        return bound(*args, **kwargs)
+
+    call.__qualname__ = f"AsyncPosthog.{name}"
+    call.__module__ = __name__
+    if note:
+        call.__doc__ = f"{inspect.cleandoc(method.__doc__ or '')}\n\n{note}".strip()
+    return call
 
 
 class AsyncPosthog:
     """An asyncio PostHog client; see the module docstring."""
+
+    # The constructor takes exactly Posthog's options (bound by name in bind_options);
+    # inspect.signature(), help() and editors show them instead of ``*args, **kwargs``.
+    __signature__: ClassVar[inspect.Signature] = inspect.signature(Client)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         options = bind_options(args, kwargs)
@@ -119,40 +161,20 @@ class AsyncPosthog:
     def enable_exception_autocapture(self) -> bool:
         return self._core.enable_exception_autocapture
 
-    def stats(self) -> DeliveryStats:
-        return self._core.stats()
-
     # -- events: plain calls, never blocking -----------------------------------------------
-    def capture(self, *args: Any, **kwargs: Any) -> str | None:
-        """Like :meth:`Posthog.capture`, in both call styles. ``send_feature_flags`` uses
-        the loaded definitions only (see ``AsyncCore._flags_for_event``): a capture never
-        waits for the network. For remote values pass ``flags=await evaluate_flags(...)``."""
-        return self._core.capture(*args, **kwargs)
-
-    def capture_ai(self, event: str, **kwargs: Any) -> str | None:
-        return self._core.capture_ai(event, **kwargs)
-
-    def page(self, *args: Any, **kwargs: Any) -> str | None:
-        return self._core.page(*args, **kwargs)
-
-    def identify(self, *args: Any, **kwargs: Any) -> str | None:
-        return self._core.identify(*args, **kwargs)
-
-    def set(self, *args: Any, **kwargs: Any) -> str | None:
-        return self._core.set(*args, **kwargs)
-
-    def set_once(self, *args: Any, **kwargs: Any) -> str | None:
-        return self._core.set_once(*args, **kwargs)
-
-    def alias(self, *args: Any, **kwargs: Any) -> str | None:
-        return self._core.alias(*args, **kwargs)
-
-    def group_identify(self, *args: Any, **kwargs: Any) -> str | None:
-        return self._core.group_identify(*args, **kwargs)
-
-    def capture_exception(self, *args: Any, **kwargs: Any) -> str | None:
-        """Like :meth:`Posthog.capture_exception`; ``send_feature_flags`` as in ``capture``."""
-        return self._core.capture_exception(*args, **kwargs)
+    # The core's own methods, with Posthog's signatures, docstrings and types (_on_core).
+    # mypy flags the methods that take **kwargs: their ``self`` could in theory also come
+    # by keyword. The wrapper's inferred type is still the exact sync signature.
+    stats = _on_core(Client.stats)
+    capture = _on_core(Client.capture, _LOCAL_FLAGS_ONLY)
+    capture_ai = _on_core(Client.capture_ai)  # type: ignore[arg-type]
+    page = _on_core(Client.page)  # type: ignore[arg-type]
+    identify = _on_core(Client.identify)
+    set = _on_core(Client.set)
+    set_once = _on_core(Client.set_once)
+    alias = _on_core(Client.alias)
+    group_identify = _on_core(Client.group_identify)
+    capture_exception = _on_core(Client.capture_exception, _LOCAL_FLAGS_ONLY)  # type: ignore[arg-type]
 
     # -- lifecycle (awaitable) -------------------------------------------------------------
     async def flush(self, timeout_seconds: float | None = 10) -> bool:
@@ -232,7 +254,9 @@ class AsyncPosthog:
         record = None if query.distinct_id is None else await self._flags.one(query, str(key))
         return core._single_result(key, query, record, send_events, options)
 
-    async def get_all_flags(self, distinct_id: Any = None, **options: Any) -> dict[str, Any] | None:
+    async def get_all_flags(
+        self, distinct_id: Any = None, **options: Any
+    ) -> dict[str, FlagValue] | None:
         both = await self.get_all_flags_and_payloads(distinct_id, **options)
         return both["featureFlags"]
 
