@@ -4,18 +4,21 @@ becomes an $exception event."""
 
 from __future__ import annotations
 
+import json
 import os
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from celery import Celery
+from celery import Celery, signals
 from celery.contrib.testing.worker import start_worker
 
 import posthog
 from posthog import Posthog
 from posthog.integrations.celery import PosthogCeleryIntegration, context_headers
-from support.recording_server import RecordingServer
+from support.recording_server import RecordingServer, Reply
 
 CLIENTS: dict[str, Posthog] = {}
 
@@ -111,3 +114,94 @@ def test_prefork_worker_delivers_events_from_child_processes(
         publish_in_context(app)
         charged = assert_caller_context(server)
     assert charged["properties"]["pid"] != os.getpid()  # sent by the forked pool child
+
+
+def eager_app(name: str) -> Celery:
+    app = Celery(name, broker="memory://", backend="cache+memory://")
+    app.conf.update(task_always_eager=True, task_store_eager_result=False)
+
+    @app.task(name=f"{name}.tagged")
+    def tagged(amount: int) -> dict[str, str]:
+        posthog.tag("in_task", amount)  # the task's own tag stays in the task
+        CLIENTS["current"].capture("eager charged", properties={"amount": amount})
+        return context_headers()
+
+    @app.task(name=f"{name}.fail")
+    def fail() -> None:
+        raise ZeroDivisionError("eager maths")
+
+    return app
+
+
+def test_eager_task_sees_the_callers_context_and_leaves_it_intact(
+    server: RecordingServer, integration: tuple[Posthog, PosthogCeleryIntegration]
+) -> None:
+    client, _ = integration
+    app = eager_app("eager_app")
+    with posthog.new_context():
+        posthog.identify_context("caller-9")
+        posthog.set_context_session("sess-9")
+        posthog.tag("plan", "team")
+        before = context_headers()
+        inside = [
+            app.tasks["eager_app.tagged"].delay(1).get(),  # task_always_eager
+            app.tasks["eager_app.tagged"].apply(args=(2,)).get(),  # explicit apply()
+        ]
+        app.tasks["eager_app.fail"].apply()
+        after = context_headers()
+        client.capture("after the tasks")
+    for n, headers in enumerate(inside, start=1):
+        assert headers["X-POSTHOG-DISTINCT-ID"] == "caller-9"
+        assert headers["X-POSTHOG-SESSION-ID"] == "sess-9"
+        assert json.loads(headers["X-POSTHOG-CONTEXT-TAGS"]) == {"plan": "team", "in_task": n}
+    assert after == before  # the task's tag and scope are gone, the caller's intact
+    assert client.flush(5)
+    events = wait_named(server, "eager charged", 2)
+    assert sorted(e["properties"]["amount"] for e in events) == [1, 2]
+    for event in events:
+        assert event["distinct_id"] == "caller-9"
+        assert event["properties"]["$session_id"] == "sess-9"
+        assert event["properties"]["plan"] == "team"
+    [error] = wait_named(server, "$exception")
+    assert error["distinct_id"] == "caller-9"
+    [later] = wait_named(server, "after the tasks")
+    assert later["distinct_id"] == "caller-9" and "in_task" not in later["properties"]
+
+
+def test_task_end_never_waits_long_for_a_failing_posthog(
+    server: RecordingServer, integration: tuple[Posthog, PosthogCeleryIntegration]
+) -> None:
+    """PostHog answers 503: each task end would wait for the retries; instead a worker
+    runs its tasks at its own pace, and once PostHog is back the events arrive."""
+    down = threading.Event()
+    down.set()
+    server.responder = lambda r: Reply(503, {"detail": "down"}) if down.is_set() else Reply()
+    ended: list[float] = []
+    cond = threading.Condition()
+
+    def on_postrun(**_: Any) -> None:  # connected after the integration's: runs after it
+        with cond:
+            ended.append(time.monotonic())
+            cond.notify_all()
+
+    signals.task_postrun.connect(on_postrun, weak=False)
+    app = make_app("down_app")
+    try:
+        with start_worker(
+            app, pool="solo", perform_ping_check=False, shutdown_timeout=10
+        ) as worker:
+            start = time.monotonic()
+            for amount in (1, 2, 3, 4):
+                app.tasks["down_app.charge"].delay(amount)
+            with cond:
+                assert cond.wait_for(lambda: len(ended) == 4, 4)
+            # the first task end waited 0.5 s at most, the next ones not at all
+            assert ended[-1] - start < 2.0
+            assert server.requests and {r.status for r in server.requests} == {503}
+            down.clear()  # PostHog is back
+            worker.stop()  # a warm shutdown, as on SIGTERM: worker_shutdown is sent
+    finally:
+        signals.task_postrun.disconnect(on_postrun)
+    # the worker's shutdown flush delivered everything before the worker thread ended
+    charged = [e for e in server.events() if e["event"] == "charged"]
+    assert sorted(e["properties"]["amount"] for e in charged) == [1, 2, 3, 4]

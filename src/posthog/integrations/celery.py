@@ -11,10 +11,14 @@
   (``X-POSTHOG-DISTINCT-ID``, ``X-POSTHOG-SESSION-ID``, ``X-POSTHOG-WINDOW-ID``,
   ``X-POSTHOG-CONTEXT-TAGS``). The worker restores them in a fresh context around the
   task, so ``client.capture("...")`` in the task is attributed like the request that
-  queued it.
-* **Delivery.** Events are flushed (bounded by ``flush_timeout``) when a task ends and
-  when a worker process shuts down. Prefork pool children leave with ``os._exit``, which
-  skips ``atexit``; without this their last events were lost.
+  queued it. An eager task (``task_always_eager``, ``apply()``) runs inside the caller's
+  context instead, in a child scope: the caller's values show through and are intact
+  after the task.
+* **Delivery.** When a task ends, a short flush (``task_flush_timeout``, 0.5 s) sends its
+  events; when one runs out of time (PostHog slow or down) task ends skip it for a while,
+  so a worker never slows down with PostHog. When a worker process shuts down, a flush
+  bounded by ``flush_timeout`` delivers the rest: prefork pool children leave with
+  ``os._exit``, which skips ``atexit``; without this their last events were lost.
 * **Errors and lifecycle.** A failing task becomes an ``$exception`` event (source
   ``celery``); optionally ``celery task started|success|failure|retry`` events are
   captured with ``celery_task_name``/``celery_task_id`` properties.
@@ -48,6 +52,7 @@ SESSION_ID = "X-POSTHOG-SESSION-ID"
 WINDOW_ID = "X-POSTHOG-WINDOW-ID"
 CONTEXT_TAGS = "X-POSTHOG-CONTEXT-TAGS"
 CONTEXT_HEADERS = (DISTINCT_ID, SESSION_ID, WINDOW_ID, CONTEXT_TAGS)
+TASK_FLUSH_PAUSE = 10.0  # seconds without task-end flushes after one ran out of time
 
 
 def context_headers() -> dict[str, str]:
@@ -115,6 +120,7 @@ class PosthogCeleryIntegration:
         propagate_context: bool = True,
         task_filter: Callable[[str], bool] | None = None,
         flush_timeout: float = 5.0,
+        task_flush_timeout: float = 0.5,
     ) -> None:
         self.client = client
         self.capture_exceptions = capture_exceptions
@@ -122,7 +128,9 @@ class PosthogCeleryIntegration:
         self.propagate_context = propagate_context
         self.task_filter = task_filter
         self.flush_timeout = flush_timeout
-        self._open: dict[str, tuple[Any, float]] = {}
+        self.task_flush_timeout = task_flush_timeout
+        self._skip_task_flush_until = 0.0
+        self._open: dict[str, tuple[Any, float, bool]] = {}
         self._lock = threading.Lock()
         self._connected = False
 
@@ -189,15 +197,19 @@ class PosthogCeleryIntegration:
         if task is None or not self._wanted(task.name):
             return
         found = read_headers(task.request) if self.propagate_context else {}
-        manager = new_context(fresh=True, capture_exceptions=False, client=self.client)
+        # An eager task (task_always_eager, apply()) runs in the caller's thread, inside the
+        # caller's context: it gets a child of it (the caller's values show through, the
+        # task's own do not leak out). A worker's task gets a fresh one from the headers.
+        eager = _is_eager(task.request)
+        manager = new_context(fresh=not eager, capture_exceptions=False, client=self.client)
         scope = manager.__enter__()
         ids = tracing_ids(_lower(found))
-        scope.distinct_id = ids.distinct_id
+        scope.distinct_id = ids.distinct_id  # None: the parent's, in an eager child
         scope.session_id = ids.session_id
         scope.window_id = ids.window_id
         scope.tags.update(_tags(found.get(CONTEXT_TAGS)))
         with self._lock:
-            self._open[str(task_id)] = (manager, time.monotonic())
+            self._open[str(task_id)] = (manager, time.monotonic(), eager)
         if self.capture_task_lifecycle_events:
             self._lifecycle("celery task started", task.name, task_id)
 
@@ -208,7 +220,7 @@ class PosthogCeleryIntegration:
             entry = self._open.pop(str(task_id), None)
         if entry is None:
             return
-        manager, started = entry
+        manager, started, eager = entry
         if self.capture_task_lifecycle_events and state == "SUCCESS":
             self._lifecycle(
                 "celery task success",
@@ -220,7 +232,8 @@ class PosthogCeleryIntegration:
             manager.__exit__(None, None, None)
         except ValueError:  # the task ran in another contextvars context: nothing to undo
             pass
-        self._flush()
+        if not eager:  # an eager task's caller is no worker: its client delivers as usual
+            self._flush_after_task()
 
     def _on_failure(
         self, sender: Any = None, task_id: Any = None, exception: Any = None, **_: Any
@@ -246,7 +259,7 @@ class PosthogCeleryIntegration:
             )
 
     def _on_worker_shutdown(self, **_: Any) -> None:
-        self._flush()
+        self._flush(self.flush_timeout)
 
     # -- helpers -------------------------------------------------------------------------
     def _lifecycle(
@@ -261,20 +274,40 @@ class PosthogCeleryIntegration:
         except Exception as exc:
             log.debug("[PostHog] celery lifecycle event failed: %r", exc)
 
-    def _flush(self) -> None:
+    def _flush_after_task(self) -> None:
+        """A short, bounded flush: the task's events are usually out when the next task
+        starts, but a slow or failing PostHog never holds the worker for long. After one
+        runs out of time, tasks skip it for ``TASK_FLUSH_PAUSE`` seconds (the client keeps
+        retrying in the background and the shutdown flush delivers the rest)."""
+        if self.task_flush_timeout <= 0 or time.monotonic() < self._skip_task_flush_until:
+            return
+        if self._flush(self.task_flush_timeout) is False:
+            self._skip_task_flush_until = time.monotonic() + TASK_FLUSH_PAUSE
+
+    def _flush(self, timeout: float) -> bool | None:
+        """Flush within ``timeout``: whether all was delivered (None: nothing to flush)."""
         client = resolve_client(self.client)
         flush = getattr(client, "flush", None)
         if not callable(flush):
-            return
+            return None
         try:
-            done = flush(self.flush_timeout)
+            done = flush(timeout)
             if inspect.iscoroutine(done):  # an AsyncPosthog: its loop delivers on its own
                 done.close()
-                return
+                return None
             if not done:
-                log.warning("[PostHog] celery: flush did not finish in %ss", self.flush_timeout)
+                log.warning("[PostHog] celery: flush did not finish in %ss", timeout)
+            return bool(done)
         except Exception as exc:
             log.warning("[PostHog] celery: flush failed: %r", exc)
+            return False
+
+
+def _is_eager(request: Any) -> bool:
+    if getattr(request, "is_eager", False):
+        return True
+    delivery = getattr(request, "delivery_info", None)
+    return isinstance(delivery, Mapping) and bool(delivery.get("is_eager"))
 
 
 def _lower(found: Mapping[str, Any]) -> dict[str, str]:
