@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import os
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -244,55 +245,97 @@ def login(username: str, password: str) -> None:
     raise PermissionError(f"bad login for {username}")
 
 
-def test_code_variables_are_masked(server: RecordingServer) -> None:
-    client = make(server, project_root=HERE, capture_exception_code_variables=True)
+def captured_frames(server: RecordingServer, fails: Callable[[], None], **kw: Any) -> Any:
+    """The frames of the ``$exception`` event for what ``fails()`` raises."""
+    client = make(server, project_root=HERE, **kw)
     try:
-        login("ada", "hunter2")
-    except PermissionError as exc:
+        fails()
+    except Exception as exc:
         client.capture_exception(exc)
     frames = one_exception_event(server, client)["$exception_list"][0]["stacktrace"]["frames"]
+    client.shutdown()
+    return frames
+
+
+def test_code_variables_are_masked(server: RecordingServer) -> None:
+    frames = captured_frames(
+        server, lambda: login("ada", "hunter2"), capture_exception_code_variables=True
+    )
     variables = frames[-1]["code_variables"]
     assert variables["username"] == "ada"
     assert variables["password"] == "[redacted]"
     assert all("hunter2" not in str(f.get("code_variables")) for f in frames)
-    client.shutdown()
 
 
 def secrets_in_values() -> None:
-    database_url = "postgres://app:s3cr3t@db.internal/prod"
+    target = "postgres://app:s3cr3t@db.internal/prod"
     session = "Ab3dE9fG1hJ2kL4mN6pQ8rS0tU5vW7xY"
     signed = "https://blob.example/x?sv=1&sig=abc"
     attempts = 3
     note = "plain words"
     __dunder = "ignored"
-    raise ValueError(f"{database_url}{session}{signed}{attempts}{note}{__dunder}")
+    raise ValueError(f"{target}{session}{signed}{attempts}{note}{__dunder}")
 
 
 def test_code_variables_mask_values_that_look_secret(server: RecordingServer) -> None:
-    client = make(server, project_root=HERE, capture_exception_code_variables=True)
-    try:
-        secrets_in_values()
-    except ValueError as exc:
-        client.capture_exception(exc)
-    frames = one_exception_event(server, client)["$exception_list"][0]["stacktrace"]["frames"]
+    frames = captured_frames(server, secrets_in_values, capture_exception_code_variables=True)
     variables = frames[-1]["code_variables"]
-    assert variables["database_url"] == "postgres://app:[redacted]@db.internal/prod"
+    assert variables["target"] == "postgres://app:[redacted]@db.internal/prod"
     assert variables["session"] == "[redacted]"
     assert variables["signed"] == "[redacted]"
     assert variables["attempts"] == 3 and variables["note"] == "plain words"
     assert not any(name.startswith("__") for name in variables)
-    client.shutdown()
+
+
+def secrets_by_name_and_shape() -> None:
+    client_secret = "v-01"
+    refresh_token = "v-02"
+    apiKey = "v-03"
+    aws_access_key_id = "v-04"
+    privateKey = "v-05"
+    authorization = "v-06"
+    credential = "v-07"
+    sessionid = "v-08"
+    cookie = "v-09"
+    csrf = "v-10"
+    jwt = "v-11"
+    bearer = "v-12"
+    sentry_dsn = "v-13"
+    conn_str = "v-14"
+    DATABASE_URL = "v-15"
+    db_passwd = "v-16"
+    header = "Bearer v-17"
+    upstream = "amqp://guest:v-18@rabbit:5672/"
+    clone = "https://v-19@github.com/org/repo.git"
+    basic = "Basic dXNlcjp2LTIw"  # the v-20 of "user:v-20" only in base64
+    user_id = "user-1"
+    host = "http://localhost:8000/api"
+    in_use(client_secret, refresh_token, apiKey, aws_access_key_id, privateKey, authorization)
+    in_use(credential, sessionid, cookie, csrf, jwt, bearer, sentry_dsn, conn_str, DATABASE_URL)
+    in_use(db_passwd, header, upstream, clone, basic, user_id, host)
+    raise RuntimeError("boom")
+
+
+def in_use(*values: str) -> None:
+    """Nothing: the locals above exist only to be captured, this keeps linters quiet."""
+
+
+def test_code_variables_mask_secret_names_and_values(server: RecordingServer) -> None:
+    frames = captured_frames(
+        server, secrets_by_name_and_shape, capture_exception_code_variables=True
+    )
+    variables = frames[-1]["code_variables"]
+    assert not [v for v in map(str, variables.values()) if "v-" in v or "dXNlcjp2LTIw" in v]
+    assert variables["client_secret"] == variables["DATABASE_URL"] == "[redacted]"
+    assert variables["upstream"] == "amqp://guest:[redacted]@rabbit:5672/"
+    assert variables["clone"] == "https://[redacted]@github.com/org/repo.git"
+    assert variables["user_id"] == "user-1"
+    assert variables["host"] == "http://localhost:8000/api"
 
 
 def test_code_variables_off_by_default(server: RecordingServer) -> None:
-    client = make(server, project_root=HERE)
-    try:
-        login("ada", "hunter2")
-    except PermissionError as exc:
-        client.capture_exception(exc)
-    frames = one_exception_event(server, client)["$exception_list"][0]["stacktrace"]["frames"]
+    frames = captured_frames(server, lambda: login("ada", "hunter2"))
     assert not any("code_variables" in f for f in frames)
-    client.shutdown()
 
 
 def test_module_level_capture_exception(server: RecordingServer) -> None:

@@ -60,6 +60,56 @@ def test_render_value_masks_secrets(value: object, expected: object) -> None:
     assert render_value(value, VariableOptions()) == expected
 
 
+SECRET_NAMES = [
+    "password", "db_passwd", "pwd", "client_secret", "refresh_token", "api_key", "apiKey",
+    "x-api-key", "aws_access_key_id", "accessKey", "private_key", "privateKey", "auth_header",
+    "Authorization", "oauth", "credential", "credentials", "session", "sessionid", "cookie",
+    "csrftoken", "x_csrf", "jwt", "bearer", "sentry_dsn", "connection_string", "conn_str",
+    "ConnectionString", "database_url", "DATABASE_URL", "databaseUrl", "db_url",
+    # deliberately masked too: patterns match anywhere, and a masked harmless value is cheap
+    "author", "tokenizer", "max_tokens",
+]  # fmt: skip
+KEPT_NAMES = ["username", "email", "attempts", "url", "host", "port", "user_id", "message"]
+
+
+def test_secret_names_are_masked_and_plain_ones_kept() -> None:
+    options = VariableOptions()
+    assert [name for name in SECRET_NAMES if not options.masked(name)] == []
+    assert [name for name in KEPT_NAMES if options.masked(name)] == []
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Bearer eyJhbGciOi.x.y", REDACTED),
+        ("authorization: bearer abc", REDACTED),
+        ("Basic dXNlcjpwYXNzd29yZA==", REDACTED),
+        ("basic plan", "basic plan"),
+        ("postgres://u:p@ss/w:rd@db/app", "postgres://u:[redacted]@db/app"),
+        ("mysql://root:@db/app", "mysql://root:[redacted]@db/app"),
+        ("https://ghp1@github.com/o/r.git", "https://[redacted]@github.com/o/r.git"),
+        ("['amqp://a:b@h', 'c@d']", "['amqp://a:[redacted]@h', 'c@d']"),
+        ("https://medium.com/@ada/post", "https://medium.com/@ada/post"),
+        ("http://localhost:8000/api", "http://localhost:8000/api"),
+    ],
+)
+def test_bearer_tokens_and_url_credentials(value: str, expected: str) -> None:
+    assert render_value(value, VariableOptions()) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "x" * 1000 + " redis://app:hunter2hunter2@cache",  # cut at the end of the value
+        ["a" * 490 + "redis://app:hunter2hunter2@cache" + "b" * 600],  # repr cuts the middle
+    ],
+)
+def test_truncation_never_leaves_part_of_a_url_password(value: object) -> None:
+    rendered = render_value(value, VariableOptions())
+    assert isinstance(rendered, str) and "redis://app:[redacted]..." in rendered
+    assert "hunter" not in rendered
+
+
 def test_long_values_are_bounded() -> None:
     rendered = render_value("word " * 1000, VariableOptions())
     assert isinstance(rendered, str) and len(rendered) <= 1030

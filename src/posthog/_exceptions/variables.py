@@ -5,7 +5,9 @@ is rendered as JSON when it is a plain scalar, else as a bounded ``repr``. It is
 by :data:`REDACTED` when its *name* or its *text* matches a mask pattern (passwords,
 tokens, keys, connection strings, signed-URL signatures), or when it looks like a secret
 (a long, high-entropy token). Credentials inside URLs are masked even when the rest of
-the value is kept: ``postgres://app:[redacted]@db/prod``.
+the value is kept: ``postgres://app:[redacted]@db/prod``. The patterns are broad on
+purpose (see :data:`DEFAULT_MASK_PATTERNS`): a masked harmless value is cheap, a leaked
+credential is not.
 """
 
 from __future__ import annotations
@@ -32,32 +34,47 @@ REDACTED = "[redacted]"
 MAX_VALUE_CHARS = 1024
 MAX_VARIABLES = 100
 
+# Matched (case-insensitively, anywhere) against each variable's name and against the
+# rendered text of its value. Deliberately broad: a false positive hides one debug value,
+# a leak puts a credential into an analytics store. So ``author`` (``auth``) and
+# ``tokenizer`` / ``max_tokens`` (``token``) are masked too: exempting them would mean
+# guessing which names are harmless, and ``mask_patterns`` lets an application choose.
+# The reference SDK's defaults (reference-sdk.md, options 32-35) are all covered here.
 DEFAULT_MASK_PATTERNS: tuple[str, ...] = (
     r"(?i)password",
-    r"(?i)secret",
     r"(?i)passwd",
+    r"(?i)passphrase",
     r"(?i)pwd",
-    r"(?i)api_key",
-    r"(?i)apikey",
-    r"(?i)auth",
-    r"(?i)credentials",
-    r"(?i)privatekey",
-    r"(?i)private_key",
-    r"(?i)token",
-    r"(?i)aws_access_key_id",
     r"(?i)_pass",
-    r"(?i)sk_",
+    r"(?i)secret",
+    r"(?i)token",  # also csrf_token, refresh_token, tokenizer
+    r"(?i)api[_-]?key",
+    r"(?i)access[_-]?key",  # aws_access_key_id, accessKey
+    r"(?i)private[_-]?key",
+    r"(?i)auth",  # authorization, oauth, auth_header (and author: see above)
+    r"(?i)credential",
+    r"(?i)session",
+    r"(?i)cookie",
+    r"(?i)csrf",
+    r"(?i)xsrf",
     r"(?i)jwt",
-    r"(?i)connection_string",
-    r"(?i)connectionstring",
-    r"(?i)conn_str",
-    r"(?i)connstr",
+    r"(?i)bearer",  # a name, or an "Authorization: Bearer ..." value
+    r"(?i)^\s*basic\s+[a-z0-9+/]{8,}={0,2}\s*$",  # a Basic auth header value
+    r"(?i)sk_",
     r"(?i)dsn",
+    r"(?i)conn(ection)?[_-]?str",
+    r"(?i)d(ata)?b(ase)?[_-]?url",
     r"(?i)[?&]sig=",
 )
 DEFAULT_IGNORE_PATTERNS: tuple[str, ...] = (r"^__.*",)
 
-_URL_CREDENTIALS = re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*://[^:/?#@\s]*):([^@/\s]+)@")
+# scheme://user:password@host -> the password (greedy to the token's last "@", so "@",
+# "/" or ":" inside it are masked too); scheme://user@host (a token as user name) -> all
+# of the user info. A URL cut by truncation ("...") before its "@" loses what follows
+# "user:" (a port cut there is masked too: rare and harmless).
+_SCHEME = r"[a-zA-Z][a-zA-Z0-9+.\-]*://"
+_URL_CREDENTIALS = re.compile(rf"({_SCHEME})([^:/?#@\s'\"<>]*)(?::([^\s'\"<>]*))?@")
+_CUT_CREDENTIALS = re.compile(rf"({_SCHEME}[^:/?#@\s'\"<>]*):[^@\s'\"<>]*?\.\.\.")
 _TOKEN = re.compile(r"[A-Za-z0-9+/=_\-.~]{24,}")
 _UUID_LIKE = re.compile(r"^[0-9a-fA-F\-]+$")
 _SKIP_TYPES = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type)
@@ -135,14 +152,28 @@ def render_value(value: Any, options: VariableOptions) -> Any:
             text = _repr.repr(value)
         except Exception:
             text = f"<unrepresentable {type(value).__name__}>"
-        text = text[:MAX_VALUE_CHARS]
+        if len(text) > MAX_VALUE_CHARS:
+            text = text[:MAX_VALUE_CHARS] + "..."
     if options.masked(text):
         return REDACTED
     if options.detect_secrets and looks_like_secret(text):
         return REDACTED
     if options.mask_url_credentials:
-        text = _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}:{REDACTED}@", text)
+        text = mask_url_credentials(text)
     return text
+
+
+def mask_url_credentials(text: str) -> str:
+    """``text`` with the password (or token user name) of every URL in it masked."""
+    text = _URL_CREDENTIALS.sub(_masked_user_info, text)
+    return _CUT_CREDENTIALS.sub(lambda m: f"{m.group(1)}:{REDACTED}...", text)
+
+
+def _masked_user_info(match: re.Match[str]) -> str:
+    scheme, user, password = match.group(1, 2, 3)
+    if password is None:
+        return f"{scheme}{REDACTED}@" if user else match.group(0)
+    return f"{scheme}{user}:{REDACTED}@"
 
 
 def frame_variables(frame: types.FrameType, options: VariableOptions) -> dict[str, Any]:
