@@ -19,6 +19,7 @@ from posthog._flags.events import (
     called_properties,
     dedupe_key,
     event_flag_properties,
+    single_read_exposure,
 )
 from posthog._transport.base import Transport
 from posthog.contexts import ContextScope, get_context_device_id, get_context_distinct_id
@@ -304,7 +305,8 @@ class FlagsMixin:
         if record is None:
             return _to_result(missing_id_record(key))
         if send_events:
-            self._report(record, query.distinct_id, query.groups, options.get("disable_geoip"))
+            shown = single_read_exposure(record)
+            self._report(shown, query.distinct_id, query.groups, options.get("disable_geoip"))
         return _to_result(record)
 
     def _bulk_query(self, distinct_id: Any, options: dict[str, Any]) -> FlagQuery | None:
@@ -505,7 +507,8 @@ def _to_result(record: FlagRecord) -> FeatureFlagResult:
         key=record.key,
         enabled=bool(value),
         variant=value if isinstance(value, str) else None,
-        payload=decode_payload(record.payload) if value else None,
+        # a local False keeps its "false" payload (spec 6.7); remote records have none
+        payload=decode_payload(record.payload),
         reason=record.reason,
         reason_code=record.reason_code,
         condition_index=record.condition_index,

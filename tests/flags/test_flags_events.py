@@ -169,6 +169,6 @@ def test_body_builder_and_normaliser_facts() -> None:
         {"flags": {"a": {"key": "a", "value": 2.0}, "b": {"key": "b", "metadata": "x"}}}
     )
     assert good.flags["a"].value is True and good.flags["a"].payload == "2.0"
-    assert good.flags["b"].value is None and good.flags["b"].malformed == "metadata"
+    assert good.flags["b"].value is False and good.flags["b"].malformed == "metadata"
     assert normalise([1, 2]).errors_while_computing is True
     assert normalise({"flags": {}, "quotaLimited": ["feature_flags"]}).quota_limited is True

@@ -6,11 +6,14 @@ what the event says and whether this (distinct id, flag, value, groups) was seen
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from posthog.types import FlagRecord
 
 __all__ = [
     "CalledDedupe",
@@ -18,6 +21,7 @@ __all__ = [
     "called_properties",
     "dedupe_key",
     "event_flag_properties",
+    "single_read_exposure",
 ]
 
 MAX_DISTINCT_IDS = 50_000
@@ -102,6 +106,16 @@ def called_properties(read: FlagCalled) -> dict[str, Any]:
     if read.minimal and read.has_experiment is False:
         props = {k: v for k, v in props.items() if k in MINIMAL_KEYS}
     return props
+
+
+def single_read_exposure(record: FlagRecord) -> FlagRecord:
+    """What a single-flag read reports (spec 5.5). A local record without a value means
+    the call stayed local (``only_evaluate_locally``, file definitions) and nothing
+    decided the flag: nothing was evaluated, so the event says ``locally_evaluated:
+    false`` and carries no ``$feature_flag_error`` (the returned result keeps both)."""
+    if record.locally_evaluated and record.value is None:
+        return dataclasses.replace(record, locally_evaluated=False, error=None)
+    return record
 
 
 def dedupe_key(key: str, value: Any, groups: Mapping[str, Any] | None) -> tuple[Any, ...]:

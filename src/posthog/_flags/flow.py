@@ -131,8 +131,10 @@ def from_remote(key: str, response: RemoteResponse) -> FlagRecord:
             error=_join("flag_missing", response), **common,
         )  # fmt: skip
     error = None
-    if flag.malformed is not None:
+    description = flag.description or "Evaluated remotely"
+    if flag.malformed is not None:  # spec 5.1: reads as disabled, unknown_error
         error = "unknown_error"
+        description = f"Malformed /flags record ({flag.malformed} has the wrong type)"
     elif flag.failed:
         error = "evaluation_failed"
     return FlagRecord(
@@ -140,8 +142,8 @@ def from_remote(key: str, response: RemoteResponse) -> FlagRecord:
         flag.value,
         flag.payload,
         False,
-        flag.description or "Evaluated remotely",
-        flag.reason_code or "remote",
+        description,
+        "error" if flag.malformed is not None else flag.reason_code or "remote",
         flag.condition_index,
         _join(error, response),
         flag.flag_id,

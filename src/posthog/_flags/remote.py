@@ -18,6 +18,7 @@ from typing import Any, TypeAlias, TypeVar
 from posthog._transport.base import Request, Response, Transport
 from posthog.exceptions import (
     APIError,
+    PostHogError,
     QuotaLimitError,
     RequestTimeoutError,
     TransportError,
@@ -27,6 +28,7 @@ from posthog.version import VERSION
 __all__ = [
     "FLAGS_PATH",
     "Exchange",
+    "MalformedResponseError",
     "RemoteFlag",
     "RemoteResponse",
     "build_body",
@@ -51,7 +53,7 @@ class RemoteFlag:
     """One ``/flags`` record normalised (v2, v4 and legacy decide shapes)."""
 
     key: str
-    value: bool | str | None  # None: failed or malformed
+    value: bool | str | None  # None: failed; False: disabled, or malformed (spec 3.8)
     payload: str | None  # JSON string
     reason_code: str | None = None
     description: str | None = None
@@ -114,37 +116,76 @@ def _int(value: Any) -> int | None:
     return None
 
 
-_EXPECTED: dict[str, tuple[type, ...]] = {
-    "enabled": (bool,),
-    "variant": (str, type(None)),
-    "failed": (bool,),
-    "reason": (dict, type(None)),
-    "metadata": (dict, type(None)),
+class MalformedResponseError(PostHogError):
+    """A 200 ``/flags`` answer whose body is not JSON: ``unknown_error`` (spec 5.1)."""
+
+
+def _integral(value: Any) -> bool:
+    return _int(value) is not None
+
+
+def _is(kind: type) -> Callable[[Any], bool]:
+    return lambda value: value is None or isinstance(value, kind)
+
+
+# The known fields of a ``/flags`` record and their JSON types (``None`` = null/absent).
+_EXPECTED: dict[str, Callable[[Any], bool]] = {
+    "key": _is(str),
+    "enabled": _is(bool),
+    "variant": _is(str),
+    "failed": _is(bool),
+    "reason": _is(dict),
+    "metadata": _is(dict),
 }
+_EXPECTED_REASON: dict[str, Callable[[Any], bool]] = {
+    "code": _is(str),
+    "description": _is(str),
+    "condition_index": lambda value: value is None or _integral(value),
+}
+_EXPECTED_METADATA: dict[str, Callable[[Any], bool]] = {
+    "id": lambda value: value is None or _integral(value),
+    "version": lambda value: value is None or _integral(value),
+    "description": _is(str),
+    "has_experiment": _is(bool),
+}
+
+
+def _wrong_field(raw: Mapping[str, Any]) -> str | None:
+    """The first known field of a record with the wrong JSON type (dotted when nested)."""
+    for name, ok in _EXPECTED.items():
+        if name in raw and not ok(raw[name]):
+            return name
+    for part, table in (("reason", _EXPECTED_REASON), ("metadata", _EXPECTED_METADATA)):
+        nested = raw.get(part) or {}
+        for name, ok in table.items():
+            if name in nested and not ok(nested[name]):
+                return f"{part}.{name}"
+    return None
+
+
+def _malformed(key: str, field_name: str) -> RemoteFlag:
+    """Spec 3.8/5.1: only this record is malformed; it reads as disabled."""
+    return RemoteFlag(key, False, None, failed=True, malformed=field_name)
 
 
 def _record(key: str, raw: Any) -> RemoteFlag:
     if not isinstance(raw, Mapping):
-        return RemoteFlag(key, None, None, failed=True, malformed="record")
-    for name, types in _EXPECTED.items():
-        if name in raw and not isinstance(raw[name], types):
-            return RemoteFlag(key, None, None, failed=True, malformed=name)
+        return _malformed(key, "record")
+    wrong = _wrong_field(raw)
+    if wrong is not None:
+        return _malformed(key, wrong)
     meta = raw.get("metadata") or {}
     reason = raw.get("reason") or {}
     payload = meta.get("payload")
     if payload is not None and not isinstance(payload, str):
         payload = json.dumps(payload, separators=(",", ":"))
-    common: dict[str, Any] = {
-        "reason_code": reason.get("code") if isinstance(reason.get("code"), str) else None,
-        "description": reason.get("description")
-        if isinstance(reason.get("description"), str)
-        else None,
+    common: dict[str, Any] = {  # types checked by ``_wrong_field``
+        "reason_code": reason.get("code"),
+        "description": reason.get("description"),
         "condition_index": _int(reason.get("condition_index")),
         "flag_id": _int(meta.get("id")),
         "version": _int(meta.get("version")),
-        "has_experiment": meta.get("has_experiment")
-        if isinstance(meta.get("has_experiment"), bool)
-        else None,
+        "has_experiment": meta.get("has_experiment"),
     }
     if raw.get("failed") is True:
         return RemoteFlag(key, None, None, failed=True, **common)
@@ -172,7 +213,7 @@ def _legacy(data: Mapping[str, Any]) -> dict[str, RemoteFlag]:
         return out
     for key, value in values.items():
         if not isinstance(value, (bool, str)):
-            out[key] = RemoteFlag(key, None, None, failed=True, malformed="featureFlags")
+            out[key] = _malformed(key, "featureFlags")
             continue
         payload = payloads.get(key) if isinstance(payloads, Mapping) else None
         if payload is not None and not isinstance(payload, str):
@@ -256,7 +297,7 @@ def read_flags(response: Response) -> RemoteResponse:
     try:
         data = json.loads(response.body)
     except ValueError:
-        raise APIError(200, "malformed JSON in /flags response") from None
+        raise MalformedResponseError("the /flags response is not JSON") from None
     result = normalise(data)
     if result.quota_limited:
         raise QuotaLimitError(200, "feature flags are quota limited")
