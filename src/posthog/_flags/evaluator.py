@@ -68,8 +68,8 @@ class _Call:
         self._now = now
         self._person = person
         if flags.has_dependencies:
-            self.cache: dict[tuple[str, int, str], Evaluation] = {}
-            self.active: set[tuple[str, int, str]] = set()
+            self.cache: dict[tuple[str, int, str, str], Evaluation] = {}
+            self.active: set[tuple[str, int, str, str]] = set()
 
     @property
     def subject(self) -> Subject:
@@ -113,25 +113,33 @@ class _Call:
                     return flag.inconclusive(Unresolved(MISSING, f"missing {why}"))
                 props = _EMPTY
             return self.run(flag, props, str(group_key))
-        bucket = self.person_bucket(flag)
+        identity = subject.distinct_id
+        bucket = self.person_bucket(flag, identity)
         if bucket is None:
             return flag.inconclusive(Unresolved(MISSING, "missing device_id for bucketing"))
-        return self.run(flag, subject.person_properties, bucket)
+        return self.run(flag, subject.person_properties, bucket, identity)
 
-    def person_bucket(self, flag: FlagDefinition) -> str | None:
+    def person_bucket(self, flag: FlagDefinition, identity: str) -> str | None:
         """``device_id`` when the flag buckets by device (server mode falls back)."""
         if not flag.bucket_by_device:
-            return self.subject.distinct_id
+            return identity
         device = self.subject.device_id
         if device is None and self.server_side:
-            return self.subject.distinct_id
+            return identity
         return device
 
-    def run(self, flag: FlagDefinition, props: Mapping[str, Any], bucket: str) -> Evaluation:
+    def run(
+        self,
+        flag: FlagDefinition,
+        props: Mapping[str, Any],
+        bucket: str,
+        identity: str | None = None,
+    ) -> Evaluation:
         """Match with the per-call cache and cycle guard (needed only with dependencies)."""
         if not self.flags.has_dependencies:
-            return match_flag(flag, props, bucket, self)
-        slot = (flag.key, id(props), bucket)
+            return match_flag(flag, props, bucket, self, identity)
+        identity = bucket if identity is None else identity
+        slot = (flag.key, id(props), bucket, identity)
         cached = self.cache.get(slot)
         if cached is not None:
             return cached
@@ -139,16 +147,23 @@ class _Call:
             return flag.inconclusive(Unresolved(DEPENDENCY, f"circular dependency on {flag.key!r}"))
         self.active.add(slot)
         try:
-            result = match_flag(flag, props, bucket, self)
+            result = match_flag(flag, props, bucket, self, identity)
         finally:
             self.active.discard(slot)
         self.cache[slot] = result
         return result
 
     def dependency(
-        self, key: str, props: Mapping[str, Any], bucket: str
+        self, key: str, props: Mapping[str, Any], identity: str
     ) -> bool | str | MatchResult:
-        """Value of flag ``key`` as a dependency (spec 6.6), or why it is unknown."""
+        """Value of flag ``key`` as a dependency (spec 6.6), or why it is unknown.
+
+        ``identity`` is who the calling flag is evaluated for: the distinct id for a
+        person flag (even one bucketed by device), the group key for a group flag,
+        unchanged through mixed conditions and dependency chains. A group-aggregated
+        dependency buckets by it; any other uses its own ``bucketing_identifier``
+        resolved against it -- the reference's ``distinct_id`` argument exactly.
+        """
         flag = self.flags.flags.get(key)
         if flag is None:
             return Unresolved(UNSUPPORTED, f"dependency {key!r} is not loaded")
@@ -156,12 +171,14 @@ class _Call:
             return False
         if flag.ensure_experience_continuity and not self.server_side:
             return Unresolved(DEPENDENCY, f"dependency {key!r} needs experience continuity")
-        if flag.defect is not None:
-            return Unresolved(DEPENDENCY, f"dependency {key!r}: {flag.defect.description}")
-        own = bucket if flag.aggregation_group_type_index is not None else self.person_bucket(flag)
+        if flag.dependency_defect is not None:
+            why = flag.dependency_defect.description
+            return Unresolved(DEPENDENCY, f"dependency {key!r}: {why}")
+        grouped = flag.aggregation_group_type_index is not None
+        own = identity if grouped else self.person_bucket(flag, identity)
         if own is None:
             return Unresolved(DEPENDENCY, f"dependency {key!r}: missing device_id")
-        result = self.run(flag, props, own)
+        result = self.run(flag, props, own, identity)
         if result.value is not None:
             return result.value
         if result.unresolved == REQUIRES_SERVER:
@@ -178,9 +195,20 @@ def _variant(flag: FlagDefinition, bucket: str) -> str | None:
 
 
 def _condition(
-    flag: FlagDefinition, cond: Condition, props: Mapping[str, Any], bucket: str, call: _Call
+    flag: FlagDefinition,
+    cond: Condition,
+    props: Mapping[str, Any],
+    bucket: str,
+    identity: str,
+    call: _Call,
 ) -> object:
-    """Spec 6.3: an ``Evaluation`` on match, else a sentinel or an ``Unresolved``."""
+    """Spec 6.3: an ``Evaluation`` on match, else a sentinel or an ``Unresolved``.
+
+    A mixed-targeting condition reads its group's properties and hashes its rollout and
+    variant on the group key, while its filters still get the flag's ``identity``: a
+    group-aggregated flag dependency there buckets by the person of a person flag
+    (spec 6.6, as the reference does), not by the condition's group.
+    """
     if cond.defect is not None:
         return cond.defect
     if cond.group_type is not None or cond.unknown_group:
@@ -195,7 +223,7 @@ def _condition(
         props, bucket = group_props, str(group_key)
     pending: Unresolved | None = None
     for matcher in cond.matchers:
-        result = matcher(props, call, bucket)
+        result = matcher(props, call, identity)
         if result is True:
             continue
         if result is False:
@@ -221,14 +249,21 @@ def _matched(flag: FlagDefinition, cond: Condition, bucket: str) -> Evaluation:
 
 
 def match_flag(
-    flag: FlagDefinition, props: Mapping[str, Any], bucket: str, call: _Call
+    flag: FlagDefinition,
+    props: Mapping[str, Any],
+    bucket: str,
+    call: _Call,
+    identity: str | None = None,
 ) -> Evaluation:
     """Spec 6.2 step 5: early access, holdout, then conditions in order (OR).
 
     Conditions in the flag's own context (``simple``) are evaluated inline -- the hot
     loop of every evaluation -- and share one rollout hash, which depends only on the
-    flag and the bucketing value. Others go through ``_condition``.
+    flag and the bucketing value. Others go through ``_condition``. Filters receive
+    ``identity`` (who the flag is evaluated for, see ``_Call.dependency``), which is
+    ``bucket`` unless a person flag buckets by device or this is a dependency.
     """
+    who = bucket if identity is None else identity
     if flag.feature_enrollment:
         return _enrollment(flag, props, call)
     holdout = flag.holdout_threshold
@@ -241,7 +276,7 @@ def match_flag(
         if cond.simple:
             unresolved: Unresolved | None = None
             for matcher in cond.matchers:
-                result = matcher(props, call, bucket)
+                result = matcher(props, call, who)
                 if result is True:
                     continue
                 if result is False:
@@ -269,7 +304,7 @@ def match_flag(
                     return flag.inconclusive(unresolved)
                 pending = better(pending, unresolved)
             continue
-        outcome = _condition(flag, cond, props, bucket, call)
+        outcome = _condition(flag, cond, props, bucket, who, call)
         if isinstance(outcome, Evaluation):
             return outcome
         if outcome is _OUT_OF_ROLLOUT:

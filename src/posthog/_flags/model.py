@@ -67,6 +67,9 @@ class FlagDefinition:
     holdout_value: str = ""
     conditions: tuple[Condition, ...] = ()
     defect: Unresolved | None = None
+    # What stops the flag as a dependency: ``defect`` except an unmapped group type,
+    # as a dependency buckets by the current bucketing value (spec 6.6).
+    dependency_defect: Unresolved | None = None
     outcomes: Mapping[str, Evaluation] = field(default_factory=dict)
     plain: bool = False  # active person flag, no continuity/defect/device/enrollment
 
@@ -209,7 +212,7 @@ class _Builder:
             return self._compile(base, raw)
         except Exception:
             why = Unresolved(UNSUPPORTED, f"malformed definition of flag {key!r}")
-            return _with_outcomes(_replace(base, defect=why))
+            return _with_outcomes(_replace(base, defect=why, dependency_defect=why))
 
     def _compile(self, base: FlagDefinition, raw: Mapping[str, Any]) -> FlagDefinition:
         filters = raw.get("filters")

@@ -1,0 +1,85 @@
+"""Facts where a differential run against the reference SDK 7.91.1 found our engine
+answering differently from spec 6.4-6.6. Each table row failed before its fix.
+
+A result is True/False, or the ``unresolved`` kind of an inconclusive evaluation
+(``value`` None: the flag goes to the server, or is None when evaluating locally only).
+"""
+
+from __future__ import annotations
+
+from flagengine_builders import cond, depends, flag, flagset, oracle_hash, person, prop
+
+from posthog._flags.evaluator import Subject, evaluate, evaluate_all
+
+UNSUPPORTED = "unsupported_definition"
+IDS = [f"id-{n}" for n in range(60)]
+
+
+def outcome(flags, key, subject, **kw):
+    result = evaluate(flags, key, subject, **kw)
+    return result.unresolved if result.value is None else result.value
+
+
+# --- 5. dependencies (spec 6.6, 6.3) ------------------------------------------------------
+
+
+def test_dependency_on_a_flag_with_an_unmapped_group_type_is_evaluated_here():
+    parent = flag("parent", cond(prop("plan", "exact", "pro"), rollout=50), group=7)
+    flags = flagset(parent, flag("child", cond(depends("parent", True))))
+    assert outcome(flags, "parent", person(plan="pro")) == UNSUPPORTED  # on its own: server
+    for distinct_id in IDS:
+        expected = oracle_hash("parent", distinct_id) <= 0.5
+        assert outcome(flags, "child", person(distinct_id, plan="pro")) is expected
+    assert outcome(flags, "child", person(plan="free")) is False
+    assert evaluate_all(flags, person("id-1", plan="pro"))["child"].value is (
+        oracle_hash("parent", "id-1") <= 0.5
+    )
+
+
+def company_member(distinct_id, key, device_id=None, **person_props):
+    return Subject(
+        distinct_id,
+        device_id=device_id,
+        groups={"company": key},
+        group_properties={"company": {"$group_key": key, "tier": "gold"}},
+        person_properties={"distinct_id": distinct_id, **person_props},
+    )
+
+
+def test_group_dependency_in_a_mixed_condition_buckets_by_the_person():
+    parent = flag("parent", cond(rollout=50), group=0)  # company flag
+    child = flag(
+        "child", cond(prop("tier", "exact", "gold", kind="group"), depends("parent", True), group=0)
+    )
+    flags = flagset(parent, child)
+    for n, distinct_id in enumerate(IDS):
+        key = f"company-{n % 7}"
+        expected = oracle_hash("parent", distinct_id) <= 0.5  # the person, not the company
+        assert outcome(flags, "child", company_member(distinct_id, key)) is expected
+    # the parent on its own, and as a dependency of a company flag, uses the company key
+    company_child = flag("company-child", cond(depends("parent", True)), group=0)
+    flags = flagset(parent, company_child)
+    for n in range(40):
+        key = f"company-{n}"
+        expected = oracle_hash("parent", key) <= 0.5
+        assert outcome(flags, "parent", company_member("someone", key)) is expected
+        assert outcome(flags, "company-child", company_member("someone", key)) is expected
+
+
+def test_group_dependency_of_a_device_bucketed_flag_buckets_by_the_distinct_id():
+    parent = flag("parent", cond(rollout=50), group=0)
+    child = flag("child", cond(depends("parent", True)), bucketing_identifier="device_id")
+    flags = flagset(parent, child)
+    for n, distinct_id in enumerate(IDS):
+        subject = company_member(distinct_id, f"company-{n}", device_id=f"device-{n}")
+        expected = oracle_hash("parent", distinct_id) <= 0.5
+        assert outcome(flags, "child", subject) is expected
+
+
+def test_person_dependency_of_a_group_flag_buckets_by_the_group_key():
+    parent = flag("parent", cond(rollout=50))  # person flag bucketed by "distinct_id"
+    flags = flagset(parent, flag("child", cond(depends("parent", True)), group=0))
+    for n in range(40):
+        key = f"company-{n}"
+        expected = oracle_hash("parent", key) <= 0.5  # the group flag's distinct id
+        assert outcome(flags, "child", company_member("someone", key)) is expected
