@@ -3,10 +3,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from flag_support import (
+    SECRET,
+    FlagsBackend,
     backend,
     client,
     cond,
@@ -18,7 +25,11 @@ from flag_support import (
     v4_record,
 )
 
+from posthog import AsyncPosthog
 from support.recording_server import Reply
+
+WARNING = "cannot be evaluated locally"
+
 
 # -- 10. a local False reads its "false" payload (spec 6.7) ---------------------------
 TOGGLE = flag(
@@ -154,3 +165,150 @@ def test_a_non_json_flags_answer_is_an_unknown_error_not_an_exception() -> None:
         [event] = flushed_events(c, b, "$feature_flag_called")
         assert event["properties"]["$feature_flag_error"] == "unknown_error"
         assert len(b.flag_calls()) == 3  # not retried
+
+
+# -- 14. which flags can never be evaluated locally, once per definition set (5.2) ----
+class Lines(logging.Handler):
+    """The ``posthog`` logger's warnings about unsupported flags, waitable."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+        self.changed = threading.Condition()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if WARNING in message:
+            with self.changed:
+                self.messages.append(message)
+                self.changed.notify_all()
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: len(self.messages) >= count, timeout)
+
+
+@pytest.fixture
+def lines() -> Iterator[Lines]:
+    handler = Lines()
+    logger = logging.getLogger("posthog")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def dependency(key: str, chain: list[str] | None) -> dict[str, Any]:
+    spec = {"key": key, "type": "flag", "operator": "flag_evaluates_to", "value": True}
+    return spec if chain is None else {**spec, "dependency_chain": chain}
+
+
+UNSUPPORTED = definitions(
+    flag("fine", cond(prop("plan", "pro"))),
+    flag("dynamic", cond({"key": "id", "type": "cohort", "value": 1})),
+    flag("sticky", cond(rollout=100), ensure_experience_continuity=True),
+    flag("static", cond({"key": "id", "type": "cohort", "value": 99})),
+    flag("operator", cond(prop("plan", "pro", "frobnicate"))),
+    flag("value", cond(prop("age", "old", "gt"))),
+    flag("missing-dep", cond(dependency("ghost", ["ghost"]))),
+    flag("circular", cond(dependency("circular", []))),
+    flag("no-chain", cond(dependency("fine", None))),
+    flag("on-sticky", cond(dependency("sticky", ["sticky"]))),
+    flag("on-fine", cond(dependency("fine", ["fine"]))),
+    flag("browser-only", ensure_experience_continuity=True, evaluation_runtime="client"),
+    flag("inactive", ensure_experience_continuity=True, active=False),
+    cohorts={"1": {"type": "AND", "values": [prop("plan", "pro")]}},
+)
+LISTED = {
+    "sticky": "experience continuity",
+    "static": "static cohort 99",
+    "operator": "unknown operator 'frobnicate'",
+    "value": "numeric operator needs a finite number",
+    "missing-dep": "dependency 'ghost' is not loaded",
+    "circular": "circular dependency on 'circular'",
+    "no-chain": "dependency chain of 'fine' is missing",
+    "on-sticky": "dependency 'sticky': experience continuity",
+}
+
+
+def assert_lists_exactly_the_unsupported(message: str) -> None:
+    named = {part.split(" (", 1)[0] for part in message.split(": ", 1)[1].split("), ")}
+    assert named == set(LISTED), message
+    for key, why in LISTED.items():
+        assert f"{key} (" in message and why in message, (key, message)
+    assert message.startswith(f"[PostHog] {len(LISTED)} flag(s)")
+
+
+def definition_calls(n: int) -> Callable[[FlagsBackend], bool]:
+    return lambda b: len(b.definition_calls()) >= n
+
+
+def test_one_warning_per_definition_set_not_per_poll(lines: Lines) -> None:
+    with backend(UNSUPPORTED) as b:
+        c = client(b.url, secret_key=SECRET, send=False, poll_interval=0.02)
+        c.load_feature_flags()
+        assert lines.wait_for(1)
+        assert_lists_exactly_the_unsupported(lines.messages[0])
+        # the flags are as listed: local-only reads cannot decide them, "fine" is decided
+        assert c.get_feature_flag("sticky", "u", only_evaluate_locally=True) is None
+        assert c.get_feature_flag("fine", "u", person_properties={"plan": "pro"}) is True
+        # 304s: the same set, no new line (each poll finishes before the next starts)
+        seen = len(b.definition_calls())
+        assert b.wait(definition_calls(seen + 3))
+        assert [r.status for r in b.definition_calls()[-3:]] == [304, 304, 304]
+        # identical definitions under a new ETag: still the same set
+        b.etag = '"v2"'
+        assert b.wait(lambda b: [r.status for r in b.definition_calls()].count(200) >= 2)
+        seen = len(b.definition_calls())
+        assert b.wait(definition_calls(seen + 2))
+        assert len(lines.messages) == 1
+        # a new set is checked and reported again, once
+        b.defs = json.loads(json.dumps(UNSUPPORTED))
+        b.defs["flags"].append(flag("another", ensure_experience_continuity=True))
+        b.etag = '"v3"'
+        assert lines.wait_for(2)
+        assert "another (experience continuity)" in lines.messages[1]
+        seen = len(b.definition_calls())
+        assert b.wait(definition_calls(seen + 3))
+        assert len(lines.messages) == 2
+
+
+def test_nothing_is_logged_when_every_flag_is_supported(lines: Lines) -> None:
+    with backend(definitions(flag("fine", cond(prop("plan", "pro"))))) as b:
+        c = client(b.url, secret_key=SECRET, send=False)
+        c.load_feature_flags()
+        assert c.feature_flag_definitions() is not None
+    assert lines.messages == []
+
+
+def test_definitions_from_a_file_are_checked_once(lines: Lines) -> None:
+    c = client(flag_definitions=UNSUPPORTED, send=False)
+    assert c.get_feature_flag("fine", "u", person_properties={"plan": "pro"}) is True
+    c.load_feature_flags()  # the same file again
+    assert len(lines.messages) == 1
+    assert_lists_exactly_the_unsupported(lines.messages[0])
+
+
+def test_the_asyncio_client_warns_the_same_way(lines: Lines) -> None:
+    with backend(UNSUPPORTED) as b:
+
+        async def main() -> None:
+            c = AsyncPosthog(
+                "phc_test_project",
+                host=b.url,
+                secret_key=SECRET,
+                send=False,
+                enable_local_evaluation=False,
+            )
+            await c.load_feature_flags()
+            await c.load_feature_flags()  # a 304
+            await c.shutdown()
+
+        asyncio.run(main())
+        assert [r.status for r in b.definition_calls()] == [200, 304]
+    assert len(lines.messages) == 1
+    assert_lists_exactly_the_unsupported(lines.messages[0])

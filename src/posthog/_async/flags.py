@@ -31,7 +31,7 @@ from posthog._flags.flow import (
 )
 from posthog._flags.policy import Step
 from posthog._flags.policy import local_only as stays_local
-from posthog._flags.poller import DefinitionFetch, load_file
+from posthog._flags.poller import DefinitionFetch, publish_file
 from posthog._flags.remote import (
     Exchange,
     RemoteResponse,
@@ -41,6 +41,7 @@ from posthog._flags.remote import (
     remote_config_request,
 )
 from posthog._flags.store import Definitions, DefinitionStore
+from posthog._flags.unsupported import UnsupportedFlags
 from posthog._transport.asynchronous import AsyncTransport
 from posthog._transport.base import Request, Response
 from posthog.exceptions import TransportError
@@ -77,18 +78,18 @@ class AsyncFlags:
         self._interval = poll_interval
         self._file = definitions
         self._fetch: DefinitionFetch | None = None
+        unsupported = UnsupportedFlags()
         if secret is not None and definitions is None:
-            self._fetch = DefinitionFetch(host, api_key, secret, self.store, retry_gap=timeout)
+            self._fetch = DefinitionFetch(
+                host, api_key, secret, self.store, retry_gap=timeout, unsupported=unsupported
+            )
         self._poller: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._kicked = False
         self._attempt: asyncio.Future[None] | None = None  # the load a flag call waits for
         self._closed = False
         if definitions is not None:
-            try:
-                self.store.publish(load_file(definitions))
-            except (OSError, ValueError) as exc:
-                log.error("[PostHog] could not read flag definitions from %r: %s", definitions, exc)
+            publish_file(self.store, definitions, unsupported)
 
     # -- definitions ---------------------------------------------------------------------
     async def load(self) -> bool:

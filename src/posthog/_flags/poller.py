@@ -20,10 +20,19 @@ from posthog._flags.model import EMPTY_FLAGSET, parse_definitions
 from posthog._flags.policy import LoadState
 from posthog._flags.remote import USER_AGENT, Exchange, drive
 from posthog._flags.store import Definitions, DefinitionStore
+from posthog._flags.unsupported import UnsupportedFlags
 from posthog._transport.base import Request, Response, Transport
 from posthog.exceptions import TransportError
 
-__all__ = ["DefinitionFetch", "DefinitionLoader", "Outcome", "Poller", "interpret", "load_file"]
+__all__ = [
+    "DefinitionFetch",
+    "DefinitionLoader",
+    "Outcome",
+    "Poller",
+    "interpret",
+    "load_file",
+    "publish_file",
+]
 
 log = logging.getLogger("posthog")
 
@@ -95,6 +104,20 @@ def load_file(source: str | Mapping[str, Any]) -> Definitions:
     return Definitions(parse_definitions(data), None, True, "file")
 
 
+def publish_file(
+    store: DefinitionStore, source: str | Mapping[str, Any], unsupported: UnsupportedFlags
+) -> bool:
+    """Publish definitions from a file (or mapping); an unreadable one is logged."""
+    try:
+        definitions = load_file(source)
+    except (OSError, ValueError) as exc:
+        log.error("[PostHog] could not read flag definitions from %r: %s", source, exc)
+        return False
+    store.publish(definitions)
+    unsupported.published(definitions.flagset)
+    return True
+
+
 class DefinitionFetch:
     """One definitions load as a sans-I/O exchange (``drive`` it), with its bookkeeping.
 
@@ -112,8 +135,10 @@ class DefinitionFetch:
         *,
         retry_gap: float,
         timeout: float = FETCH_TIMEOUT,
+        unsupported: UnsupportedFlags | None = None,
     ) -> None:
         self._host = host.rstrip("/")
+        self._unsupported = unsupported or UnsupportedFlags()
         self._api_key = api_key
         self._secret = secret
         self._store = store
@@ -138,6 +163,8 @@ class DefinitionFetch:
         else:
             self._store.attempted()
         log.log(outcome.level, "[PostHog] %s", outcome.message)
+        if outcome.publish is not None:
+            self._unsupported.published(outcome.publish.flagset)
         return outcome.ok
 
     def _answer(self) -> Exchange[Outcome]:
@@ -180,10 +207,17 @@ class DefinitionLoader:
         *,
         retry_gap: float = FETCH_TIMEOUT,
         timeout: float = FETCH_TIMEOUT,
+        unsupported: UnsupportedFlags | None = None,
     ) -> None:
         self._transport = transport
         self._fetch = DefinitionFetch(
-            host, api_key, secret, store, retry_gap=retry_gap, timeout=timeout
+            host,
+            api_key,
+            secret,
+            store,
+            retry_gap=retry_gap,
+            timeout=timeout,
+            unsupported=unsupported,
         )
         self.state = self._fetch.state
         self._lock = threading.Lock()

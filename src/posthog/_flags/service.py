@@ -32,7 +32,7 @@ from posthog._flags.flow import (
     single_local,
 )
 from posthog._flags.policy import Step, local_only
-from posthog._flags.poller import DefinitionLoader, Poller, load_file
+from posthog._flags.poller import DefinitionLoader, Poller, publish_file
 from posthog._flags.remote import (
     RemoteResponse,
     error_code,
@@ -41,6 +41,7 @@ from posthog._flags.remote import (
 )
 from posthog._flags.results import Evaluation
 from posthog._flags.store import Definitions, DefinitionStore
+from posthog._flags.unsupported import UnsupportedFlags
 from posthog._transport.base import Transport
 from posthog.contexts import get_context_device_id
 from posthog.types import FlagRecord
@@ -90,6 +91,7 @@ class FlagService:
         self.max_retries = max_retries
         self.enable_local_evaluation = enable_local_evaluation
         self.store = DefinitionStore()
+        self._unsupported = UnsupportedFlags()
         self._interval = poll_interval
         self._file = definitions
         self._lock = threading.Lock()
@@ -103,12 +105,7 @@ class FlagService:
     # -- definitions ---------------------------------------------------------------------
     def load_from_file(self) -> bool:
         assert self._file is not None
-        try:
-            self.store.publish(load_file(self._file))
-            return True
-        except (OSError, ValueError) as exc:
-            log.error("[PostHog] could not read flag definitions from %r: %s", self._file, exc)
-            return False
+        return publish_file(self.store, self._file, self._unsupported)
 
     def _loader_for(self) -> DefinitionLoader | None:
         if self.secret is None:
@@ -121,6 +118,7 @@ class FlagService:
                 self.secret,
                 self.store,
                 retry_gap=self.timeout,
+                unsupported=self._unsupported,
             )
         return self._loader
 
