@@ -27,6 +27,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from posthog.contexts import (
     ContextScope,
@@ -65,6 +66,7 @@ SESSION_ID_HEADER = "x-posthog-session-id"
 DISTINCT_ID_HEADER = "x-posthog-distinct-id"
 WINDOW_ID_HEADER = "x-posthog-window-id"
 MAX_HEADER_LENGTH = 1000
+_PATH_SAFE = "/:@!$&'()*+,;="  # RFC 3986 pchar sub-delims; unreserved are always safe
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +83,10 @@ class RequestInfo:
 
     @property
     def url(self) -> str:
-        base = f"{self.scheme}://{self.host}{self.path}" if self.host else self.path
+        # Frameworks hand us the decoded path: percent-encode it again as a browser's
+        # location.href would, so "?", "#", "%", spaces and non-ASCII stay in the path.
+        path = quote(self.path, safe=_PATH_SAFE)
+        base = f"{self.scheme}://{self.host}{path}" if self.host else path
         return f"{base}?{self.query_string}" if self.query_string else base
 
 
