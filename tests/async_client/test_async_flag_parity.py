@@ -6,6 +6,7 @@ rest, a failing ``/flags`` for some people), gives equal results and equal
 from __future__ import annotations
 
 import asyncio
+import copy
 from typing import Any
 
 from async_support import DEFINITIONS, flags_reply
@@ -15,6 +16,7 @@ from posthog.types import FeatureFlagEvaluations
 from support.recording_server import Recorded, RecordingServer, Reply
 
 PRO = {"person_properties": {"plan": "pro"}}
+FREE = {"person_properties": {"plan": "free"}}
 
 # (method, args, kwargs): every flag call style and outcome, local and remote.
 SCRIPT: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
@@ -39,15 +41,43 @@ SCRIPT: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
         ("local-flag", "u5"),
         {**PRO, "match_value": True, "send_feature_flag_events": True},
     ),
+    # a local False reads its "false" payload; a local-only read without a value
+    ("get_feature_flag_result", ("local-flag", "u7"), FREE),
+    ("get_feature_flag_payload", ("local-flag", "u7"), FREE),
+    ("get_feature_flag_result", ("local-flag", "u10"), {"only_evaluate_locally": True}),
+    # a malformed record reads as disabled; a body that is not JSON is unknown_error
+    ("get_feature_flag_result", ("beta", "malformed-1"), {}),
+    ("get_all_flags", ("malformed-2",), {}),
+    ("get_feature_flag_result", ("beta", "html-1"), {}),
+    ("get_all_flags_and_payloads", ("html-2",), {}),
 ]
 
 
+def _with_false_payload() -> dict[str, Any]:
+    """The shared definitions, served by the loopback server (so that calls the
+    definitions cannot decide really go to ``/flags``), plus a "false" payload."""
+    defs = copy.deepcopy(DEFINITIONS)
+    defs["flags"][0]["filters"]["payloads"]["false"] = '{"discount": 0}'
+    return defs
+
+
+PARITY_DEFINITIONS = _with_false_payload()
+
+
 def respond(rec: Recorded) -> Reply:
+    if rec.path.startswith("/flags/definitions"):
+        return Reply(200, PARITY_DEFINITIONS)
     if rec.path.startswith("/flags/?"):
         body = rec.json()
         ident = str(body["distinct_id"])
         if ident.startswith("bad"):
             return Reply(500, {"detail": "boom"})
+        if ident.startswith("html"):
+            return Reply(200, "<html>sign in</html>")
+        if ident.startswith("malformed"):
+            reply = flags_reply("u2")
+            reply["flags"]["beta"]["enabled"] = "yes"
+            return Reply(200, reply)
         return Reply(200, flags_reply(ident, body.get("flag_keys_to_evaluate")))
     return Reply()
 
@@ -55,7 +85,8 @@ def respond(rec: Recorded) -> Reply:
 def options(server: RecordingServer) -> dict[str, Any]:
     return {
         "host": server.url,
-        "flag_definitions": DEFINITIONS,
+        "personal_api_key": "phx_parity",  # definitions from the server, remote fallback
+        "enable_local_evaluation": False,
         "feature_flags_request_max_retries": 0,
         "flush_interval": 0.05,
     }
@@ -105,3 +136,9 @@ def test_sync_and_async_clients_answer_alike() -> None:
     reported = {(ident, dict(props)["$feature_flag"]) for ident, props in async_called}
     assert ("u5", "local-flag") in reported  # match_value with send_feature_flag_events
     assert ("u2", "beta") in reported and ("u6", "everyone") in reported
+    answers = dict(zip([(m, a) for m, a, _kw in SCRIPT], async_answers, strict=True))
+    assert answers[("get_feature_flag_payload", ("local-flag", "u7"))] == {"discount": 0}
+    assert answers[("get_feature_flag_result", ("beta", "malformed-1"))].get_value() is False
+    assert answers[("get_feature_flag_result", ("beta", "html-1"))].error == "unknown_error"
+    local_only = dict(next(props for ident, props in async_called if ident == "u10"))
+    assert local_only["locally_evaluated"] is False and "$feature_flag_error" not in local_only
