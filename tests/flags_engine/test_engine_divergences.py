@@ -1,5 +1,6 @@
 """Facts where a differential run against the reference SDK 7.91.1 found our engine
-answering differently from spec 6.4-6.6. Each table row failed before its fix.
+answering differently from spec 6.4-6.6. Each test failed before its fix; rows and
+tests that say "unchanged" or "still" guard the behaviour around it.
 
 A result is True/False, or the ``unresolved`` kind of an inconclusive evaluation
 (``value`` None: the flag goes to the server, or is None when evaluating locally only).
@@ -7,10 +8,17 @@ A result is True/False, or the ``unresolved`` kind of an inconclusive evaluation
 
 from __future__ import annotations
 
-from flagengine_builders import cond, depends, flag, flagset, oracle_hash, person, prop
+import datetime as dt
+import decimal
+import math
+from enum import IntEnum
+
+import pytest
+from flagengine_builders import cond, depends, flag, flagset, op, oracle_hash, person, prop
 
 from posthog._flags.evaluator import Subject, evaluate, evaluate_all
 
+MISSING = "missing_context"
 UNSUPPORTED = "unsupported_definition"
 IDS = [f"id-{n}" for n in range(60)]
 
@@ -18,6 +26,73 @@ IDS = [f"id-{n}" for n in range(60)]
 def outcome(flags, key, subject, **kw):
     result = evaluate(flags, key, subject, **kw)
     return result.unresolved if result.value is None else result.value
+
+
+# --- 3 and 4. values the backend cannot render as JSON text are inconclusive ------------
+
+NON_FINITE = [math.nan, math.inf, -math.inf, [1, math.nan], {"a": math.inf}]
+NOT_JSON = [
+    {1, 2},
+    frozenset(),
+    b"pro",
+    bytearray(b"pro"),
+    dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc),
+    dt.date(2024, 1, 1),
+    decimal.Decimal("1.5"),
+    object(),
+    ["pro", {"pro"}],
+    {"a": b"x"},
+    {("a",): 1},
+    ("pro",),  # JSON arrays are lists only
+    {None: 1},  # JSON object keys are strings only
+    {"a": {1: "x"}},
+]
+STRINGIFYING = [
+    ("exact", "pro"),
+    ("exact", True),  # v1 boolean shortcut
+    ("exact", "false"),
+    ("exact", []),  # truthiness
+    ("exact", ["pro", "team"]),
+    ("is_not", "pro"),
+    ("is_not", False),
+    ("is_not", []),
+    ("icontains", "pro"),
+    ("not_icontains", "pro"),
+    ("starts_with", "p"),
+    ("not_ends_with", "o"),
+    ("regex", "^p"),
+    ("not_regex", "^p"),
+    ("regex", ""),  # empty pattern
+    ("not_regex", "("),  # invalid pattern
+]
+
+
+@pytest.mark.parametrize(("operator", "value"), STRINGIFYING)
+@pytest.mark.parametrize("prop_value", NON_FINITE + NOT_JSON, ids=lambda v: type(v).__name__)
+def test_unrenderable_property_values_are_inconclusive(operator, value, prop_value):
+    assert op(operator, value, prop_value) == MISSING
+    assert op(operator, value, prop_value, version=2) == MISSING
+
+
+@pytest.mark.parametrize(
+    ("operator", "value", "prop_value", "expected"),
+    [
+        ("exact", '{"a":[1,"x"],"b":null}', {"b": None, "a": [1, "x"]}, True),
+        ("exact", "1", IntEnum("E", "A")(1), True),
+        ("is_date_before", "2024-03-01", dt.datetime(2024, 2, 1), True),
+        ("is_date_after", "2024-03-01", dt.date(2024, 3, 2), True),
+        ("exact", "pro", "pro", True),
+    ],
+)
+def test_json_values_and_dates_under_date_operators_still_work(
+    operator, value, prop_value, expected
+):
+    assert op(operator, value, prop_value) == expected
+
+
+def test_unrenderable_values_stay_a_non_match_on_the_dev_server():
+    assert op("exact", True, math.nan, server_side=True) is False
+    assert op("regex", "", {1}, server_side=True) is False
 
 
 # --- 5. dependencies (spec 6.6, 6.3) ------------------------------------------------------

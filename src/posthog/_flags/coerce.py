@@ -15,7 +15,16 @@ import re
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["NOT_A_NUMBER", "NonFinite", "as_number", "ascii_lower", "backend_string", "is_truthy"]
+__all__ = [
+    "NOT_A_NUMBER",
+    "NonFinite",
+    "Unrenderable",
+    "as_number",
+    "ascii_lower",
+    "backend_string",
+    "is_truthy",
+    "renderable",
+]
 
 _NUMBER_RE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _ASCII_UPPER = str.maketrans({chr(c): chr(c + 32) for c in range(ord("A"), ord("Z") + 1)})
@@ -23,7 +32,17 @@ _ASCII_UPPER = str.maketrans({chr(c): chr(c + 32) for c in range(ord("A"), ord("
 NOT_A_NUMBER: float | None = None
 
 
-class NonFinite(ValueError):
+class Unrenderable(ValueError):
+    """A value the backend never sees as JSON, so it cannot be compared as text locally.
+
+    Flag calls take property overrides as Python objects; a set, a tuple, bytes, a
+    datetime, a ``Decimal``, a dict with a non-string key or an arbitrary object is not
+    JSON text the server would compare, and guessing one with ``str()`` could answer
+    differently from the server (spec 6.4; the reference refuses the same types).
+    """
+
+
+class NonFinite(Unrenderable):
     """Raised when a value contains NaN or an infinity, which the backend cannot render."""
 
 
@@ -31,7 +50,7 @@ def format_float(value: float) -> str:
     """Render a float the way Rust's ``serde_json`` does, per spec 6.4 examples."""
     if not math.isfinite(value):
         raise NonFinite(repr(value))
-    text = repr(value)
+    text = float.__repr__(value)
     if "e" not in text:
         return text
     mantissa, _, exp_text = text.partition("e")
@@ -56,26 +75,40 @@ def backend_string(value: Any) -> str:
     if value is False:
         return "false"
     if isinstance(value, int):
-        return str(value)
+        return int.__repr__(value)  # an IntEnum renders as its number, as in JSON
     if isinstance(value, float):
         return format_float(value)
-    if isinstance(value, (list, tuple, dict)):
+    if isinstance(value, (list, dict)):
         return _encode(value)
-    return str(value)
+    raise Unrenderable(type(value).__name__)
+
+
+def renderable(value: Any) -> bool:
+    """Whether ``backend_string`` can render ``value`` (cheap for scalars)."""
+    cls = value.__class__
+    if cls is str or cls is bool or cls is int or value is None:
+        return True
+    if cls is float:
+        return math.isfinite(value)
+    try:
+        backend_string(value)
+    except Unrenderable:
+        return False
+    return True
 
 
 def _encode(value: Any) -> str:
     """Compact JSON with sorted keys and serde-style floats, for lists and dicts."""
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, list):
         return "[" + ",".join(_encode(item) for item in value) + "]"
     if isinstance(value, dict):
-        items = sorted((str(k), v) for k, v in value.items())
+        if not all(isinstance(key, str) for key in value):
+            raise Unrenderable("object key that is not a string")
+        items = sorted(value.items())
         return "{" + ",".join(f"{_encode(k)}:{_encode(v)}" for k, v in items) + "}"
-    if value is None or isinstance(value, (bool, int, float)):
-        return backend_string(value)
-    return json.dumps(str(value), ensure_ascii=False)
+    return backend_string(value)
 
 
 def ascii_lower(text: str) -> str:
@@ -89,7 +122,7 @@ def is_truthy(value: Any) -> bool:
         return True
     if isinstance(value, str):
         return value.lower() == "true"
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, list):
         return all(is_truthy(item) for item in value)
     return False
 

@@ -15,18 +15,41 @@ from collections.abc import Callable
 from datetime import date, datetime, timezone
 from typing import Any
 
-from posthog._flags.coerce import NonFinite, as_number, ascii_lower, backend_string, is_truthy
+from posthog._flags.coerce import (
+    Unrenderable,
+    as_number,
+    ascii_lower,
+    backend_string,
+    is_truthy,
+    renderable,
+)
 from posthog._flags.context import Context, ValueTest
 from posthog._flags.dates import parse_date_filter, parse_property_date
 from posthog._flags.regex_compat import plain_ascii, translate
 from posthog._flags.results import MISSING, UNSUPPORTED, MatchResult, Unresolved
 from posthog._flags.semver import SEMVER_OPERATORS, compile_semver, parse_property_version
 
-__all__ = ["OPERATORS", "InvalidFilter", "boolean_like", "build_value_test", "filter_text"]
+__all__ = [
+    "OPERATORS",
+    "InvalidFilter",
+    "InvalidOperand",
+    "boolean_like",
+    "build_value_test",
+    "filter_text",
+]
 
 
 class InvalidFilter(ValueError):
     """The filter cannot be evaluated by anyone (bad operand, unknown operator)."""
+
+    none_is_false = False
+
+
+class InvalidOperand(InvalidFilter):
+    """An unreadable date or semver filter value: still, a property that is present and
+    ``None`` is ``False`` -- spec 6.4 step 5 decides that before the value is parsed."""
+
+    none_is_false = True
 
 
 _NUMERIC = {"gt": _op.gt, "gte": _op.ge, "lt": _op.lt, "lte": _op.le}
@@ -50,7 +73,7 @@ def _lowered(value: Any, lower: Callable[[str], str], bad: Unresolved) -> str | 
         return lower(value)
     try:
         return lower(backend_string(value))
-    except NonFinite:
+    except Unrenderable:
         return bad
 
 
@@ -62,7 +85,7 @@ def _unusable(ctx: Context, bad: Unresolved) -> MatchResult:
 def filter_text(value: Any, lower: Callable[[str], str]) -> str:
     try:
         return lower(backend_string(value))
-    except NonFinite as exc:
+    except Unrenderable as exc:
         raise InvalidFilter("non-finite filter value") from exc
 
 
@@ -77,12 +100,24 @@ def boolean_like(value: Any) -> bool:
 
 
 def _exact(value: Any, version: int, bad: Unresolved) -> ValueTest:
-    """``exact``: backend stringification + Unicode lowercase, v1 boolean shortcut."""
+    """``exact``: backend stringification + Unicode lowercase, v1 boolean shortcut.
+
+    The property is stringified first (spec 6.4 step 6), so a value with no JSON text
+    (NaN, a set, ...) is unusable even where only its truthiness would be compared.
+    """
     if isinstance(value, list) and not value:
-        return lambda v, ctx: is_truthy(v)
+
+        def truthy(v: Any, ctx: Context) -> MatchResult:
+            return is_truthy(v) if renderable(v) else _unusable(ctx, bad)
+
+        return truthy
     if version != 2 and boolean_like(value):
         target = is_truthy(value)
-        return lambda v, ctx: is_truthy(v) == target
+
+        def same_truth(v: Any, ctx: Context) -> MatchResult:
+            return is_truthy(v) == target if renderable(v) else _unusable(ctx, bad)
+
+        return same_truth
     if isinstance(value, list):
         candidates = frozenset(filter_text(item, str.lower) for item in value)
 
@@ -145,8 +180,13 @@ def _compile_quietly(pattern: str) -> re.Pattern[str] | None:
 
 def _regex(value: Any, negate: bool, deferred_result: Unresolved, bad: Unresolved) -> ValueTest:
     pattern_text = filter_text(value, str)
+
+    def fixed(answer: bool) -> ValueTest:
+        """Empty or invalid pattern: the answer needs a property with JSON text."""
+        return lambda v, ctx: answer if renderable(v) else _unusable(ctx, bad)
+
     if pattern_text == "":
-        return lambda v, ctx: not negate
+        return fixed(not negate)
     plan = translate(pattern_text)
     compiled = _compile_quietly(plan.pattern)
     if plan.deferred is not None:
@@ -165,7 +205,7 @@ def _regex(value: Any, negate: bool, deferred_result: Unresolved, bad: Unresolve
 
         return deferred_test
     if compiled is None:
-        return lambda v, ctx: False
+        return fixed(False)
     search = compiled.search
     needs_plain = plan.ascii_only
 
@@ -183,7 +223,7 @@ def _regex(value: Any, negate: bool, deferred_result: Unresolved, bad: Unresolve
 def _date(name: str, value: Any, bad: Unresolved) -> ValueTest:
     boundary = parse_date_filter(value)
     if boundary is None:
-        raise InvalidFilter("invalid date filter")
+        raise InvalidOperand("invalid date filter")
     before = name == "is_date_before"
 
     def date_test(v: Any, ctx: Context) -> MatchResult:
@@ -206,7 +246,7 @@ def _date(name: str, value: Any, bad: Unresolved) -> ValueTest:
 def _semver(name: str, value: Any, bad: Unresolved) -> ValueTest:
     predicate = compile_semver(name, value)
     if predicate is None:
-        raise InvalidFilter("invalid semver filter")
+        raise InvalidOperand("invalid semver filter")
 
     def semver_test(v: Any, ctx: Context) -> MatchResult:
         if v is None:
