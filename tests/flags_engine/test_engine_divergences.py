@@ -14,18 +14,123 @@ import math
 from enum import IntEnum
 
 import pytest
-from flagengine_builders import cond, depends, flag, flagset, op, oracle_hash, person, prop
+from flagengine_builders import cohort, cond, depends, flag, flagset, op, oracle_hash, person, prop
 
 from posthog._flags.evaluator import Subject, evaluate, evaluate_all
 
 MISSING = "missing_context"
 UNSUPPORTED = "unsupported_definition"
+SERVER = "requires_server"
 IDS = [f"id-{n}" for n in range(60)]
 
 
 def outcome(flags, key, subject, **kw):
     result = evaluate(flags, key, subject, **kw)
     return result.unresolved if result.value is None else result.value
+
+
+# --- 1. cohorts (spec 6.5): static and malformed pieces need the server at any depth ------
+
+
+def group(kind, *values):
+    return {"type": kind, "values": list(values)}
+
+
+FALSE = prop("plan", "exact", "nope")  # False for every subject below
+TRUE = prop("plan", "exact", "pro")
+STATIC = cohort(404)
+NOT_A_DICT = "junk"
+BAD_TYPE = {"type": "XOR", "values": [TRUE]}
+BAD_VALUES = {"type": "AND", "values": {"0": TRUE}}
+
+
+@pytest.mark.parametrize("bad", [STATIC, NOT_A_DICT, BAD_TYPE, BAD_VALUES])
+@pytest.mark.parametrize(
+    "definition",
+    [
+        # a deciding entry first: False in AND, True in OR
+        lambda bad: group("AND", FALSE, bad),
+        lambda bad: group("OR", TRUE, bad),
+        # one level down, after a decided sibling group
+        lambda bad: group("AND", group("AND", FALSE), group("OR", bad)),
+        lambda bad: group("OR", group("OR", TRUE), group("AND", FALSE, bad)),
+        # two levels down, through a referenced cohort and a negation
+        lambda bad: group("AND", FALSE, group("OR", group("AND", cohort(2)))),
+        lambda bad: group("AND", {**cohort(2), "negation": True}, FALSE),
+    ],
+)
+def test_static_or_malformed_cohort_pieces_need_the_server(definition, bad):
+    cohorts = {"1": definition(bad), "2": group("AND", bad)}
+    flags = flagset(flag("c", cond(cohort(1)), cond()), cohorts=cohorts)
+    assert outcome(flags, "c", person(plan="pro")) == SERVER
+    negated = flagset(flag("c", cond(cohort(1, "not_in")), cond()), cohorts=cohorts)
+    assert outcome(negated, "c", person(plan="pro")) == SERVER
+
+
+@pytest.mark.parametrize(
+    ("definition", "expected"),
+    [
+        (group("AND", FALSE, prop("age", "gt", 1)), False),  # deciding beats inconclusive
+        (group("OR", prop("age", "gt", 1), TRUE), True),
+        (group("AND", group("OR", FALSE), prop("age", "gt", 1)), False),
+        (group("AND", TRUE, prop("age", "gt", 1)), MISSING),
+    ],
+)
+def test_a_deciding_cohort_entry_still_beats_an_inconclusive_one(definition, expected):
+    flags = flagset(flag("c", cond(cohort(1))), cohorts={"1": definition})
+    assert outcome(flags, "c", person(plan="pro")) == expected
+
+
+@pytest.mark.parametrize("kind", ["AND", "OR"])
+def test_an_empty_cohort_group_matches_whatever_its_kind(kind):
+    flags = flagset(flag("c", cond(cohort(1))), cohorts={"1": group(kind)})
+    assert outcome(flags, "c", person(plan="pro")) is True
+    nested = {"1": group("AND", TRUE, group(kind))}
+    nested_flags = flagset(flag("c", cond(cohort(1))), cohorts=nested)
+    assert outcome(nested_flags, "c", person(plan="pro")) is True
+
+
+def test_unknown_cohort_needs_the_server_even_with_an_unsupported_operator():
+    cohorts = {"1": group("AND", TRUE)}
+    flags = flagset(flag("c", cond(cohort(404, "gt")), cond()), cohorts=cohorts)
+    assert outcome(flags, "c", person(plan="pro")) == SERVER
+    known = flagset(flag("c", cond(cohort(1, "gt")), cond()), cohorts=cohorts)
+    assert outcome(known, "c", person(plan="pro")) is True  # only this condition is unusable
+
+
+def test_dev_server_still_treats_an_unknown_cohort_as_a_non_match():
+    flags = flagset(flag("c", cond(cohort(1))), cohorts={"1": group("OR", TRUE, STATIC)})
+    assert outcome(flags, "c", person(plan="pro"), server_side=True) is True
+    flags = flagset(flag("c", cond(cohort(1))), cohorts={"1": group("AND", TRUE, STATIC)})
+    assert outcome(flags, "c", person(plan="pro"), server_side=True) is False
+
+
+# --- 2. spec 6.4 step 5: a None property is False for dates/semver before the filter is read
+
+
+@pytest.mark.parametrize(
+    ("operator", "value", "prop_value", "expected"),
+    [
+        ("is_date_before", "banana", None, False),
+        ("is_date_after", "-5x", None, False),
+        ("is_date_after", 12, None, False),
+        ("semver_gt", "not.a.version", None, False),
+        ("semver_tilde", "01.2", None, False),
+        ("semver_wildcard", None, None, False),
+        # unchanged around it: absent key, usable property, unknown operator, numbers
+        ("is_date_before", "banana", ..., UNSUPPORTED),
+        ("is_date_before", "banana", "2024-01-01", UNSUPPORTED),
+        ("semver_gt", "not.a.version", "1.2.3", UNSUPPORTED),
+        ("semver_gt", "not.a.version", ..., UNSUPPORTED),
+        ("is_date_exact", "2024-01-01", None, UNSUPPORTED),
+        ("gt", "banana", None, UNSUPPORTED),
+    ],
+)
+def test_none_property_with_an_unusable_date_or_semver_filter(
+    operator, value, prop_value, expected
+):
+    assert op(operator, value, prop_value) == expected
+    assert op(operator, value, prop_value, server_side=True) == expected
 
 
 # --- 3 and 4. values the backend cannot render as JSON text are inconclusive ------------
