@@ -474,12 +474,13 @@ def missing_id_record(key: str) -> FlagRecord:
 
 
 def flags_and_payloads(outcome: Outcome) -> FlagsAndPayloads:
-    """``get_all_flags_and_payloads``' answer: values that resolved and their payloads;
-    "nothing" when none did because the call as a whole failed."""
+    """``get_all_flags_and_payloads``' answer: the values that resolved and their payloads.
+
+    A failed remote call leaves only what local evaluation decided, ``{}`` when nothing
+    was: never ``None``, which means a disabled client or no one to evaluate for (spec
+    2.3/5.1: the bulk answer is built from the remote answer, empty after an error)."""
     records = outcome.records
     values = {k: r.value for k, r in records.items() if r.value is not None}
-    if not values and outcome.error and outcome.error != "errors_while_computing_flags":
-        return _nothing()
     payloads = {
         k: r.payload
         for k, r in records.items()

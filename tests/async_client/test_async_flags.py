@@ -226,7 +226,7 @@ def test_errors_become_values(server: RecordingServer) -> None:
 
     result, value, everything, missing_id = asyncio.run(main())
     assert result.get_value() is None and result.error == "api_error_500"
-    assert value is None and everything is None
+    assert value is None and everything == {}  # spec 2.3/5.1: a dict, empty
     assert missing_id.error == "missing_distinct_id"
 
 

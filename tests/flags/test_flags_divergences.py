@@ -16,6 +16,7 @@ from flag_support import (
     FlagsBackend,
     backend,
     client,
+    closed_port,
     cond,
     definitions,
     flag,
@@ -120,6 +121,25 @@ def test_integral_floats_and_nulls_are_not_malformed() -> None:
         result = c.get_feature_flag_result("f", "u")
         assert result is not None and result.get_value() is True and result.error is None
         assert result.flag_id == 7 and result.condition_index == 0
+
+
+# -- 12. get_all_flags after a failed remote call: {} (spec 2.3, 5.1) -----------------
+def test_get_all_flags_is_an_empty_dict_when_the_remote_call_fails() -> None:
+    c = client(f"http://127.0.0.1:{closed_port()}", send=False)
+    assert c.get_all_flags("u") == {}
+    assert c.get_all_flags_and_payloads("u") == {"featureFlags": {}, "featureFlagPayloads": {}}
+    with backend() as b:
+        b.flags_reply = lambda _r: Reply(200, {"flags": {}, "quotaLimited": ["feature_flags"]})
+        c = client(b.url, send=False)
+        assert c.get_all_flags("u") == {}
+        b.flags_reply = lambda _r: Reply(500, {"detail": "boom"})
+        defs = definitions(flag("local", cond(rollout=100)), flag("needs", cond(prop("a", 1))))
+        c = client(b.url, send=False, secret_key=SECRET)
+        b.defs = defs
+        assert c.get_all_flags("u") == {"local": True}  # what local evaluation decided
+    # None stays the answer of "nobody to evaluate for" and of a disabled client
+    assert client(send=False).get_all_flags() is None
+    assert client(send=False, disabled=True).get_all_flags("u") is None
 
 
 # -- 13. a local-only read without a value (spec 5.5) ---------------------------------
