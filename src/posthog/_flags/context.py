@@ -29,7 +29,8 @@ class Context(Protocol):
     ) -> bool | str | MatchResult: ...
 
 
-# A compiled filter: (properties, context, current bucketing value) -> True/False/Unresolved.
+# A compiled filter: (properties, context, the id being evaluated for: the distinct id, or
+# the group key of a group flag) -> True/False/Unresolved.
 Matcher = Callable[[Mapping[str, Any], Context, str], MatchResult]
 # A compiled operator applied to a property value that is present.
 ValueTest = Callable[[Any, Context], MatchResult]
