@@ -3,33 +3,66 @@
 from __future__ import annotations
 
 import asyncio
-import time
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from support.recording_server import Recorded, RecordingServer, Reply
 
+Responder = Callable[[Recorded], Reply]
 
-class Heartbeat:
-    """A task ticking every ``period`` seconds; a blocked loop shows up as a long gap."""
 
-    def __init__(self, period: float = 0.01) -> None:
-        self.period = period
+class LoopTurns:
+    """Counts the event loop's turns; a server gated by it holds each request until the
+    loop has turned while that request was in flight.
+
+    An SDK that waited for an answer on the loop (a blocking call inside a coroutine, or a
+    blocking call from a sync method such as ``capture``) would stop the turns the server
+    waits for: that wait runs out of ``patience`` and is counted as a stall. No wall-clock
+    figure is asserted, so a loaded machine makes a test slower, never wrong.
+
+    Use the client inside ``async with turns`` (requests after it would stall), and also
+    check the answers arrived: an SDK blocking with a timeout shorter than ``patience``
+    gives up first, the loop then turns and the gate opens, but the answer is lost.
+    """
+
+    def __init__(self, patience: float = 5.0) -> None:
+        self.patience = patience
         self.ticks = 0
-        self.max_gap = 0.0
+        self.waits = 0
+        self.stalls = 0
+        self._cond = threading.Condition()
         self._task: asyncio.Task[None] | None = None
 
-    async def _run(self) -> None:
-        last = time.monotonic()
-        while True:
-            await asyncio.sleep(self.period)
-            now = time.monotonic()
-            self.max_gap = max(self.max_gap, now - last)
-            self.ticks += 1
-            last = now
+    def gate(self, answer: Responder, prefix: str = "/") -> Responder:
+        """``answer``, but requests whose path starts with ``prefix`` wait for two turns."""
 
-    async def __aenter__(self) -> Heartbeat:
+        def respond(rec: Recorded) -> Reply:
+            if rec.path.startswith(prefix):
+                self._wait_for_turns(2)
+            return answer(rec)
+
+        return respond
+
+    def _wait_for_turns(self, turns: int) -> None:
+        with self._cond:
+            self.waits += 1
+            start = self.ticks
+            # after one stall the verdict is in: answer the rest at once
+            if not self._cond.wait_for(
+                lambda: self.ticks >= start + turns or self.stalls > 0, timeout=self.patience
+            ):
+                self.stalls += 1
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(0.002)
+            with self._cond:
+                self.ticks += 1
+                self._cond.notify_all()
+
+    async def __aenter__(self) -> LoopTurns:
         self._task = asyncio.get_running_loop().create_task(self._run())
-        await asyncio.sleep(0)
         return self
 
     async def __aexit__(self, *exc: Any) -> None:

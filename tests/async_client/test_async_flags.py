@@ -7,12 +7,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import socket
-import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
-from async_support import DEFINITIONS, flags_responder, roomy
+from async_support import DEFINITIONS, LoopTurns, flags_responder, roomy
 
 from posthog import AsyncPosthog
 from posthog._transport import Request, Response
@@ -24,59 +22,9 @@ def make(server: RecordingServer, **kw: Any) -> AsyncPosthog:
     return AsyncPosthog("phc_async", host=server.url, flush_interval=0.05, **kw)
 
 
-class LoopTurns:
-    """Counts the event loop's turns; the server holds each ``/flags`` request until the
-    loop has turned while that request was in flight.
-
-    An SDK that waited for the answer on the loop would stop the turns the server waits
-    for: that wait times out (5 s) and is counted as a stall. No wall-clock figure is
-    asserted, so a loaded machine makes the test slower, never wrong.
-    """
-
-    def __init__(self) -> None:
-        self.ticks = 0
-        self.waits = 0
-        self.stalls = 0
-        self._cond = threading.Condition()
-        self._task: asyncio.Task[None] | None = None
-
-    def gate(self, answer: Callable[[Recorded], Reply]) -> Callable[[Recorded], Reply]:
-        def respond(rec: Recorded) -> Reply:
-            if rec.path.startswith("/flags/?"):
-                self._wait_for_turns(2)
-            return answer(rec)
-
-        return respond
-
-    def _wait_for_turns(self, turns: int) -> None:
-        with self._cond:
-            self.waits += 1
-            start = self.ticks
-            # after one stall the verdict is in: answer the rest at once
-            if not self._cond.wait_for(
-                lambda: self.ticks >= start + turns or self.stalls > 0, timeout=5.0
-            ):
-                self.stalls += 1
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(0.002)
-            with self._cond:
-                self.ticks += 1
-                self._cond.notify_all()
-
-    async def __aenter__(self) -> LoopTurns:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        assert self._task is not None
-        self._task.cancel()
-
-
 def test_thousand_concurrent_remote_evaluations_never_block_the_loop() -> None:
     turns = LoopTurns()
-    with roomy(RecordingServer(turns.gate(flags_responder()))) as server:
+    with roomy(RecordingServer(turns.gate(flags_responder(), "/flags/?"))) as server:
 
         async def main() -> list[Any]:
             client = make(server, feature_flags_request_timeout_seconds=20)
@@ -104,7 +52,7 @@ def test_thousand_concurrent_remote_evaluations_never_block_the_loop() -> None:
 
 def test_timeouts_are_bounded_and_do_not_hold_up_fast_calls() -> None:
     turns = LoopTurns()
-    with roomy(RecordingServer(turns.gate(flags_responder(slow_delay=3.0)))) as server:
+    with roomy(RecordingServer(turns.gate(flags_responder(slow_delay=3.0), "/flags/?"))) as server:
 
         async def main() -> tuple[list[Any], list[float]]:
             client = make(
