@@ -74,6 +74,47 @@ class LoopTurns:
             pass
 
 
+class Hold:
+    """``answer``, but the requests ``holds`` picks wait until ``release()``: a server that
+    answers only once the client has had to go on without it.
+
+    A request still held after ``patience`` is answered anyway and counted in
+    ``ran_out``: a client that waited for it shows up there (and gets the answer).
+    """
+
+    def __init__(
+        self,
+        answer: Responder,
+        holds: Callable[[Recorded], bool] = lambda rec: True,
+        patience: float = 10.0,
+    ) -> None:
+        self.answer = answer
+        self.holds = holds
+        self.patience = patience
+        self.held = 0
+        self.ran_out = 0
+        self._released = threading.Event()
+        self._cond = threading.Condition()
+
+    def __call__(self, rec: Recorded) -> Reply:
+        if self.holds(rec):
+            with self._cond:
+                self.held += 1
+                self._cond.notify_all()
+            if not self._released.wait(self.patience):
+                with self._cond:
+                    self.ran_out += 1
+        return self.answer(rec)
+
+    def wait_held(self, count: int, timeout: float = 5.0) -> bool:
+        """Until ``count`` requests are being (or have been) held."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self.held >= count, timeout)
+
+    def release(self) -> None:
+        self._released.set()
+
+
 def roomy(server: RecordingServer) -> RecordingServer:
     """Deepen the server's listen backlog (socketserver's default is 5).
 

@@ -12,7 +12,7 @@ import textwrap
 import threading
 from typing import Any
 
-from async_support import LoopTurns
+from async_support import Hold, LoopTurns
 
 import posthog
 from posthog import AsyncPosthog, MockTransport, Response
@@ -237,18 +237,23 @@ def test_fastapi_lifespan_and_middleware(server: RecordingServer) -> None:
 
 
 def test_shutdown_out_of_time_counts_what_it_could_not_send() -> None:
-    with RecordingServer(lambda r: Reply(delay=3)) as server:
+    # The batch is answered only after shutdown returned, or after 4 s: between the
+    # 0.3 s shutdown_timeout and the 5 s default, and short of the 15 s request timeout.
+    hold = Hold(lambda r: Reply(), patience=4.0)
+    with RecordingServer(hold) as server:
 
-        async def main() -> tuple[AsyncPosthog, float]:
+        async def main() -> AsyncPosthog:
             client = make(server, shutdown_timeout=0.3)
             client.capture("stuck", distinct_id="u")
-            await asyncio.sleep(0.1)  # the batch is in flight
-            start = asyncio.get_running_loop().time()
+            assert await asyncio.to_thread(hold.wait_held, 1)  # the batch is in flight
             await client.shutdown()
-            return client, asyncio.get_running_loop().time() - start
+            return client
 
-        client, took = asyncio.run(main())
-    assert took < 2.0  # bounded by shutdown_timeout, not the 3 s server
+        try:
+            client = asyncio.run(main())
+        finally:
+            hold.release()
+    assert (hold.held, hold.ran_out) == (1, 0)  # shutdown gave up while the batch was held
     stats = client.stats()
     assert stats.dropped.get("shutdown") == 1 and stats.sent == 0 and stats.pending == 0
 
