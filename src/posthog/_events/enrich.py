@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -62,13 +61,25 @@ def _os_release() -> dict[str, str]:
     return {}
 
 
+#: ``platform.python_implementation()`` of the common runtimes, read without importing
+#: :mod:`platform` (a millisecond and a half): on Linux nothing else needs it.
+_RUNTIMES = {"cpython": "CPython", "pypy": "PyPy"}
+
+
+def _runtime() -> str:
+    name = _RUNTIMES.get(sys.implementation.name)
+    if name is None:
+        import platform
+
+        name = platform.python_implementation()
+    return name
+
+
 @lru_cache(maxsize=1)
 def system_context() -> dict[str, str]:
     """Runtime and OS facts, detected once per process (they cannot change while it runs)."""
-    import platform  # only here: detection runs once, when the first client is built
-
     ctx = {
-        "$python_runtime": platform.python_implementation(),
+        "$python_runtime": _runtime(),
         "$python_version": ".".join(str(part) for part in sys.version_info[:3]),
         "$os": _os_name(),
     }
@@ -77,23 +88,36 @@ def system_context() -> dict[str, str]:
         ctx["$os_version"] = release.get("VERSION_ID", "")
         if release.get("NAME"):
             ctx["$os_distro"] = release["NAME"]
-    elif ctx["$os"] == "Mac OS X":
-        ctx["$os_version"] = platform.mac_ver()[0]
-    elif ctx["$os"] == "Windows":
-        ctx["$os_version"] = platform.win32_ver()[0]
     else:
-        ctx["$os_version"] = platform.release()
+        import platform  # only off Linux: detection runs once, when the first client is built
+
+        if ctx["$os"] == "Mac OS X":
+            ctx["$os_version"] = platform.mac_ver()[0]
+        elif ctx["$os"] == "Windows":
+            ctx["$os_version"] = platform.win32_ver()[0]
+        else:
+            ctx["$os_version"] = platform.release()
     return ctx
 
 
-@dataclass(frozen=True, slots=True)
 class EventDefaults:
-    """The per-client constant part of every event, pre-encoded, one variant per selector."""
+    """The per-client constant part of every event, pre-encoded, one variant per selector.
 
-    props: tuple[Mapping[str, Any], ...]  # index by selector; properties in precedence order
-    keys: tuple[frozenset[str], ...]  # the keys of each, removed from an event's own props
-    suffixes: tuple[bytes, ...]  # each encoded as JSON members, ready to splice
-    release_id: str | None
+    Never changed once built (a new one replaces it when super properties change)."""
+
+    __slots__ = ("keys", "props", "release_id", "suffixes")
+
+    def __init__(
+        self,
+        props: tuple[Mapping[str, Any], ...],
+        keys: tuple[frozenset[str], ...],
+        suffixes: tuple[bytes, ...],
+        release_id: str | None,
+    ) -> None:
+        self.props = props  # index by selector; properties in precedence order
+        self.keys = keys  # the keys of each, removed from an event's own props
+        self.suffixes = suffixes  # each encoded as JSON members, ready to splice
+        self.release_id = release_id
 
     @classmethod
     def build(cls, super_properties: Mapping[str, Any] | None, is_server: bool) -> EventDefaults:

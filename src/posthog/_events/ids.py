@@ -6,8 +6,9 @@ import datetime as _dt
 import os
 import random
 import re
-import uuid as _uuid
 from typing import Any
+
+from posthog._events.serialize import instance_of
 
 __all__ = ["new_uuid", "normalize_timestamp", "normalize_uuid", "now_utc"]
 
@@ -46,11 +47,13 @@ def normalize_uuid(value: Any) -> str | None:
     """The caller's uuid as a string if valid, else ``None`` (the caller then makes one)."""
     if value is None:
         return None
-    if isinstance(value, _uuid.UUID):
+    if instance_of(value, "uuid", "UUID"):
         return str(value)
     if isinstance(value, str):
+        import uuid  # only for a caller-given id: not at ``import posthog``
+
         try:
-            _uuid.UUID(value)
+            uuid.UUID(value)
         except ValueError:
             return None
         return value

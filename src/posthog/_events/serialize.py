@@ -6,27 +6,26 @@ Anything it cannot encode (Decimal, sets, bytes, pydantic models, cyclic structu
 non-string keys of odd types, integers beyond 64 bits) sends the message through
 :func:`clean`, which converts every value to something JSON can hold, or drops it and
 says so in ``problems``. Without orjson (PyPy), stdlib ``json`` runs over ``clean``'s output.
+
+The codec loads with the first :func:`dumps` or :func:`loads` (a client's construction),
+not at ``import posthog``: importing orjson imports ``json``, ``uuid`` (and ``platform``),
+``dataclasses`` and ``inspect``, about 8 ms, more than the rest of the SDK's import.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
-import decimal
 import enum
-import json
 import math
-import uuid
+import sys
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-try:  # pragma: no cover - the fallback is exercised on PyPy only
-    import orjson as _orjson
-except ImportError:  # pragma: no cover
-    _orjson = None  # type: ignore[assignment]
+if TYPE_CHECKING:
+    import decimal
 
-__all__ = ["CleanReport", "clean", "dumps", "loads"]
+__all__ = ["CleanReport", "clean", "dumps", "instance_of", "loads"]
 
 _MAX_DEPTH = 100
 _PRIMITIVES = (str, int, bool, type(None))
@@ -63,6 +62,15 @@ def _key(key: object) -> str:
     return _text(str(key))
 
 
+def instance_of(value: object, module: str, name: str) -> bool:
+    """``isinstance(value, module.name)`` without importing ``module``: no value can be an
+    instance of a class whose module was never imported. So Decimal and UUID support costs
+    ``import posthog`` nothing (``decimal`` and ``uuid`` take milliseconds to import)."""
+    loaded = sys.modules.get(module)
+    cls = getattr(loaded, name, None) if loaded is not None else None
+    return cls is not None and isinstance(value, cls)
+
+
 def _float(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
@@ -89,9 +97,9 @@ def _clean_value(value: Any, path: str, seen: set[int], depth: int, report: Clea
         return value.isoformat()
     if isinstance(value, _dt.date):
         return value.isoformat()
-    if isinstance(value, decimal.Decimal):
+    if instance_of(value, "decimal", "Decimal"):
         return _decimal(value)
-    if isinstance(value, uuid.UUID):
+    if instance_of(value, "uuid", "UUID"):
         return str(value)
     if isinstance(value, enum.Enum):
         return _clean_value(value.value, path, seen, depth + 1, report)
@@ -149,7 +157,9 @@ _UNCONVERTIBLE = object()
 
 def _convert_object(value: Any) -> Any:
     """Dataclasses and pydantic models become mappings; anything else is unconvertible."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if hasattr(value, "__dataclass_fields__") and not isinstance(value, type):
+        import dataclasses  # already loaded: it made the value's class
+
         return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     dump: Callable[[], Any] | None = getattr(value, "model_dump", None)
     if callable(dump) and not isinstance(value, type):
@@ -165,34 +175,60 @@ def clean(value: Any, report: CleanReport | None = None, path: str = "properties
     return _clean_value(value, path, set(), 0, report if report is not None else CleanReport())
 
 
-if _orjson is not None:
-    _OPTS = _orjson.OPT_NON_STR_KEYS
+def _default(value: Any) -> Any:
+    # Called by orjson for types it does not know; raising sends us to the slow path.
+    if instance_of(value, "decimal", "Decimal"):
+        return _decimal(value)
+    raise TypeError
 
-    def _default(value: Any) -> Any:
-        # Called by orjson for types it does not know; raising sends us to the slow path.
-        if isinstance(value, decimal.Decimal):
-            return _decimal(value)
-        raise TypeError
 
-    def dumps(obj: Any) -> bytes:
-        """Encode ``obj`` (already cleaned, or trusted) as compact UTF-8 JSON."""
-        return _orjson.dumps(obj, default=_default, option=_OPTS)
+def dumps(obj: Any) -> bytes:
+    """Encode ``obj`` (already cleaned, or trusted) as compact UTF-8 JSON."""
+    return _encode(obj, _default, _options)
 
-    def loads(data: bytes | str) -> Any:
-        return _orjson.loads(data)
 
-    FastEncodeError: tuple[type[Exception], ...] = (_orjson.JSONEncodeError, TypeError)
-else:  # pragma: no cover
+def loads(data: bytes | str) -> Any:
+    return _decode(data)
 
-    def dumps(obj: Any) -> bytes:
-        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
-            "utf-8"
-        )
 
-    def loads(data: bytes | str) -> Any:
-        return json.loads(data)
+#: What the fast path raises for a value it cannot encode (orjson's ``JSONEncodeError``
+#: is a ``TypeError``; stdlib json also raises ``ValueError`` and ``RecursionError``).
+FastEncodeError: tuple[type[Exception], ...] = (TypeError, ValueError, RecursionError)
 
-    FastEncodeError = (TypeError, ValueError, RecursionError)
+
+def _load_codec() -> None:
+    """Bind ``_encode``/``_decode`` to the codec: orjson, else (PyPy) stdlib json."""
+    global _encode, _decode, _options
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - the fallback is exercised on PyPy only
+        import json
+
+        def json_encode(obj: Any, default: Any, options: int) -> bytes:
+            text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+            return text.encode("utf-8")
+
+        _decode, _encode = json.loads, json_encode
+        return
+    _options = orjson.OPT_NON_STR_KEYS
+    _decode, _encode = orjson.loads, orjson.dumps
+
+
+def _encode_first(obj: Any, default: Any, options: int) -> bytes:
+    _load_codec()
+    return dumps(obj)
+
+
+def _decode_first(data: bytes | str) -> Any:
+    _load_codec()
+    return loads(data)
+
+
+# Until the first call these load the codec; from then on they are the codec's own
+# functions: the hot path calls orjson directly, the laziness costs it nothing.
+_encode: Callable[[Any, Any, int], bytes] = _encode_first
+_decode: Callable[[bytes | str], Any] = _decode_first
+_options = 0
 
 
 def safe_dumps(obj: Any, report: CleanReport) -> bytes:
@@ -200,6 +236,4 @@ def safe_dumps(obj: Any, report: CleanReport) -> bytes:
     try:
         return dumps(obj)
     except FastEncodeError:
-        return dumps(clean(obj, report, path="message"))
-    except RecursionError:
         return dumps(clean(obj, report, path="message"))
