@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from posthog.exceptions import InvalidArgumentError
@@ -80,40 +79,89 @@ def normalize_host(host: str | None) -> str:
     return _REWRITES.get(trimmed, trimmed)
 
 
-@dataclass(frozen=True, slots=True)
 class ClientConfig:
-    api_key: str
-    host: str = DEFAULT_HOST
-    max_queue_size: int = 10_000
-    send: bool = True
-    flush_at: int = 100
-    flush_interval: float = 5.0
-    gzip: bool = False
-    max_retries: int = 3
-    sync_mode: bool = False
-    timeout: float = 15.0
-    thread: int = 1
-    historical_migration: bool = False
-    capture_mode: str = CaptureMode.V0
-    capture_compression: str = CaptureCompression.NONE
-    shutdown_timeout: float = 5.0
-    feature_flags_request_timeout_seconds: float = 3.0
-    feature_flags_request_max_retries: int = 1
-    poll_interval: float = 30.0
-    proxy: str | None = None
-    ca_bundle: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    """The options that shape delivery, validated once. Treated as frozen: nothing changes
+    it after construction (a plain class, not a dataclass: ``import posthog`` then needs
+    neither :mod:`dataclasses` nor the :mod:`inspect` it imports, some 5 ms)."""
 
-    def __post_init__(self) -> None:
+    __slots__ = (
+        "api_key",
+        "ca_bundle",
+        "capture_compression",
+        "capture_mode",
+        "extra",
+        "feature_flags_request_max_retries",
+        "feature_flags_request_timeout_seconds",
+        "flush_at",
+        "flush_interval",
+        "gzip",
+        "historical_migration",
+        "host",
+        "max_queue_size",
+        "max_retries",
+        "poll_interval",
+        "proxy",
+        "send",
+        "shutdown_timeout",
+        "sync_mode",
+        "thread",
+        "timeout",
+    )
+
+    def __init__(
+        self,
+        api_key: str,
+        host: str = DEFAULT_HOST,
+        max_queue_size: int = 10_000,
+        send: bool = True,
+        flush_at: int = 100,
+        flush_interval: float = 5.0,
+        gzip: bool = False,
+        max_retries: int = 3,
+        sync_mode: bool = False,
+        timeout: float = 15.0,
+        thread: int = 1,
+        historical_migration: bool = False,
+        capture_mode: str = CaptureMode.V0,
+        capture_compression: str = CaptureCompression.NONE,
+        shutdown_timeout: float = 5.0,
+        feature_flags_request_timeout_seconds: float = 3.0,
+        feature_flags_request_max_retries: int = 1,
+        poll_interval: float = 30.0,
+        proxy: str | None = None,
+        ca_bundle: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
         checks: list[tuple[bool, str]] = [
-            (self.max_queue_size > 0, "max_queue_size must be positive"),
-            (self.flush_at > 0, "flush_at must be positive"),
-            (self.flush_interval >= 0, "flush_interval must not be negative"),
-            (self.timeout > 0, "timeout must be positive"),
+            (max_queue_size > 0, "max_queue_size must be positive"),
+            (flush_at > 0, "flush_at must be positive"),
+            (flush_interval >= 0, "flush_interval must not be negative"),
+            (timeout > 0, "timeout must be positive"),
         ]
         for ok, message in checks:
             if not ok:
                 raise InvalidArgumentError(message)
+        self.api_key = api_key
+        self.host = host
+        self.max_queue_size = max_queue_size
+        self.send = send
+        self.flush_at = flush_at
+        self.flush_interval = flush_interval
+        self.gzip = gzip
+        self.max_retries = max_retries
+        self.sync_mode = sync_mode
+        self.timeout = timeout
+        self.thread = thread
+        self.historical_migration = historical_migration
+        self.capture_mode = capture_mode
+        self.capture_compression = capture_compression
+        self.shutdown_timeout = shutdown_timeout
+        self.feature_flags_request_timeout_seconds = feature_flags_request_timeout_seconds
+        self.feature_flags_request_max_retries = feature_flags_request_max_retries
+        self.poll_interval = poll_interval
+        self.proxy = proxy
+        self.ca_bundle = ca_bundle
+        self.extra: Mapping[str, Any] = {} if extra is None else extra
 
 
 Callback = Callable[..., Any]

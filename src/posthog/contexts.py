@@ -15,9 +15,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-import inspect
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 __all__ = [
@@ -40,19 +38,42 @@ __all__ = [
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@dataclass(slots=True)
 class ContextScope:
     """One level of context. Values resolve through ``parent`` unless this scope is fresh."""
 
-    parent: ContextScope | None = None
-    fresh: bool = False
-    capture_exceptions: bool | None = None
-    client: Any = None
-    distinct_id: str | None = None
-    session_id: str | None = None
-    device_id: str | None = None
-    window_id: str | None = None
-    tags: dict[str, Any] = field(default_factory=dict)
+    __slots__ = (
+        "capture_exceptions",
+        "client",
+        "device_id",
+        "distinct_id",
+        "fresh",
+        "parent",
+        "session_id",
+        "tags",
+        "window_id",
+    )
+
+    def __init__(
+        self,
+        parent: ContextScope | None = None,
+        fresh: bool = False,
+        capture_exceptions: bool | None = None,
+        client: Any = None,
+        distinct_id: str | None = None,
+        session_id: str | None = None,
+        device_id: str | None = None,
+        window_id: str | None = None,
+        tags: dict[str, Any] | None = None,
+    ) -> None:
+        self.parent = parent
+        self.fresh = fresh
+        self.capture_exceptions = capture_exceptions
+        self.client = client
+        self.distinct_id = distinct_id
+        self.session_id = session_id
+        self.device_id = device_id
+        self.window_id = window_id
+        self.tags: dict[str, Any] = {} if tags is None else tags
 
     def _lookup(self, name: str) -> Any:
         scope: ContextScope | None = self
@@ -156,6 +177,8 @@ def scoped(fresh: bool = False, capture_exceptions: bool | None = None) -> Calla
     """Decorator: run each call of the function (sync or async) in a new context."""
 
     def decorate(func: F) -> F:
+        import inspect  # at decoration, not at ``import posthog``: inspect is slow to import
+
         if inspect.iscoroutinefunction(func):
 
             @functools.wraps(func)

@@ -25,7 +25,6 @@ with ``debug=True`` — never a silent drop.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from posthog.exceptions import InvalidArgumentError
@@ -46,18 +45,45 @@ _CLASSIC_ORDER = (
 _OPTIONS = frozenset(_CLASSIC_ORDER) | {"flags"}
 
 
-@dataclass(slots=True)
 class CaptureCall:
-    event: Any
-    distinct_id: Any = None
-    properties: Any = None
-    timestamp: Any = None
-    uuid: Any = None
-    groups: Any = None
-    disable_geoip: Any = None
-    send_feature_flags: Any = False
-    flags: Any = None
-    style: str = "current"
+    """One ``capture`` call's arguments, whichever style they came in."""
+
+    __slots__ = (
+        "disable_geoip",
+        "distinct_id",
+        "event",
+        "flags",
+        "groups",
+        "properties",
+        "send_feature_flags",
+        "style",
+        "timestamp",
+        "uuid",
+    )
+
+    def __init__(
+        self,
+        event: Any,
+        distinct_id: Any = None,
+        properties: Any = None,
+        timestamp: Any = None,
+        uuid: Any = None,
+        groups: Any = None,
+        disable_geoip: Any = None,
+        send_feature_flags: Any = False,
+        flags: Any = None,
+        style: str = "current",
+    ) -> None:
+        self.event = event
+        self.distinct_id = distinct_id
+        self.properties = properties
+        self.timestamp = timestamp
+        self.uuid = uuid
+        self.groups = groups
+        self.disable_geoip = disable_geoip
+        self.send_feature_flags = send_feature_flags
+        self.flags = flags
+        self.style = style
 
 
 def _merge(call: CaptureCall, name: str, value: Any, given: dict[str, Any]) -> None:

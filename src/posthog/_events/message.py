@@ -9,7 +9,6 @@ cannot make a valid message; they never do I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from posthog._events.args import CaptureCall
@@ -28,11 +27,15 @@ __all__ = [
 ]
 
 
-@dataclass(slots=True)
 class Draft:
-    message: dict[str, Any]
-    selector: int
-    problems: list[str]
+    """A built message, the constant suffix it takes, and what had to be repaired in it."""
+
+    __slots__ = ("message", "problems", "selector")
+
+    def __init__(self, message: dict[str, Any], selector: int, problems: list[str]) -> None:
+        self.message = message
+        self.selector = selector
+        self.problems = problems
 
 
 def _props(value: Any, what: str = "properties") -> dict[Any, Any]:
