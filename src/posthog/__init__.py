@@ -16,8 +16,9 @@ import builtins
 from typing import TYPE_CHECKING, Any
 
 from posthog import _default
-from posthog._delivery.stats import DeliveryStats, DropReason
-from posthog._transport import HTTPTransport, MockTransport, Request, Response, Transport
+from posthog._delivery.stats import DropReason
+from posthog._lazy import lazy_exports
+from posthog._transport.http import HTTPTransport
 from posthog.client import Client, Posthog
 from posthog.config import CaptureCompression, CaptureMode
 from posthog.contexts import (
@@ -41,21 +42,48 @@ from posthog.exceptions import (
     RequestTimeoutError,
     TransportError,
 )
-from posthog.types import (
-    ID_TYPES,
-    BeforeSendCallback,
-    FeatureFlagError,
-    FeatureFlagEvaluations,
-    FeatureFlagResult,
-    FlagsAndPayloads,
-    FlagValue,
-    OptionalCaptureArgs,
-    OptionalSetArgs,
-)
 from posthog.version import VERSION
 
 if TYPE_CHECKING:
+    from posthog._delivery.snapshot import DeliveryStats
+    from posthog._transport.base import MockTransport, Request, Response, Transport
     from posthog.async_client import AsyncClient, AsyncPosthog
+    from posthog.types import (
+        ID_TYPES,
+        BeforeSendCallback,
+        FeatureFlagError,
+        FeatureFlagEvaluations,
+        FeatureFlagResult,
+        FlagsAndPayloads,
+        FlagValue,
+        OptionalCaptureArgs,
+        OptionalSetArgs,
+    )
+
+# Loaded on first use, so that ``import posthog`` loads what capturing needs and no more:
+# the flag result types, the transport's request/response types (needed from the first
+# send on) and the asyncio client (which would import httpx).
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "AsyncClient": "posthog.async_client",
+        "AsyncPosthog": "posthog.async_client",
+        "DeliveryStats": "posthog._delivery.snapshot",
+        "MockTransport": "posthog._transport.base",
+        "Request": "posthog._transport.base",
+        "Response": "posthog._transport.base",
+        "Transport": "posthog._transport.base",
+        "ID_TYPES": "posthog.types",
+        "BeforeSendCallback": "posthog.types",
+        "FeatureFlagError": "posthog.types",
+        "FeatureFlagEvaluations": "posthog.types",
+        "FeatureFlagResult": "posthog.types",
+        "FlagsAndPayloads": "posthog.types",
+        "FlagValue": "posthog.types",
+        "OptionalCaptureArgs": "posthog.types",
+        "OptionalSetArgs": "posthog.types",
+    },
+)
 
 __version__ = VERSION
 
@@ -88,15 +116,6 @@ proxy: str | None = None
 ca_bundle: str | None = None
 flag_definitions: Any = None
 default_client: Client | None = None
-
-
-def __getattr__(name: str) -> Any:
-    """``AsyncPosthog``/``AsyncClient`` on first use, so ``import posthog`` never imports httpx."""
-    if name in ("AsyncPosthog", "AsyncClient"):
-        from posthog import async_client
-
-        return getattr(async_client, name)
-    raise AttributeError(f"module 'posthog' has no attribute {name!r}")
 
 
 def setup() -> Client:

@@ -12,11 +12,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from posthog import _lifecycle
-from posthog._delivery.sender import Outcome, Sender
-from posthog._delivery.stats import DeliveryStats, DropReason, Reporter
+from posthog._delivery.sender import Sender
+from posthog._delivery.stats import DropReason, Reporter
 from posthog._delivery.worker import Lane, Worker
 from posthog._events import message as build
 from posthog._events.args import CaptureCall, resolve_capture
@@ -24,7 +24,7 @@ from posthog._events.batch import MAX_AI_EVENT_BYTES, MAX_EVENT_BYTES
 from posthog._events.encode import encode, encode_complete, expand, full_message, item_size
 from posthog._events.enrich import EventDefaults
 from posthog._events.serialize import CleanReport, loads
-from posthog._transport import HTTPTransport, Transport
+from posthog._transport.http import HTTPTransport
 from posthog.config import CaptureCompression, CaptureMode, ClientConfig, normalize_host
 from posthog.contexts import ContextScope, current_scope
 from posthog.exceptions import (
@@ -38,6 +38,10 @@ from posthog.exceptions import (
 from posthog._client_exceptions import ExceptionsMixin  # isort: skip
 from posthog._client_flags import FlagsMixin  # isort: skip
 from posthog._client_people import PeopleMixin  # isort: skip
+
+if TYPE_CHECKING:
+    from posthog._delivery.snapshot import DeliveryStats
+    from posthog._transport.base import Transport
 
 __all__ = ["Client", "Posthog"]
 
@@ -318,6 +322,8 @@ class Client(PeopleMixin, FlagsMixin, ExceptionsMixin):
                 [event], ai=ai, wait=_sleep_then_continue, deadline=deadline
             )
         except Exception as exc:  # not a network failure (those are outcomes): still counted
+            from posthog._events.exchange import Outcome
+
             outcome = Outcome(0, [event], PostHogError(f"{type(exc).__name__}: {exc}"), 0)
         self._worker._account(outcome)
         if outcome.error is not None and self._debug:

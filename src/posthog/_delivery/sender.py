@@ -11,33 +11,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from posthog._events.exchange import (
-    AI_PATH,
-    BATCH_PATH,
-    USER_AGENT,
-    V1_PATH,
-    Exchange,
-    Outcome,
-    Reply,
-    Send,
-    exchange,
-    parse_retry_after,
-)
-from posthog._transport.base import Request, Response, Transport, as_transport_error
-from posthog.config import ClientConfig
-from posthog.exceptions import TransportError
+if TYPE_CHECKING:
+    from posthog._events.exchange import Exchange, Outcome, Reply
+    from posthog._transport.base import Request, Response, Transport
+    from posthog.config import ClientConfig
+    from posthog.exceptions import TransportError
 
-__all__ = [
-    "AI_PATH",
-    "BATCH_PATH",
-    "USER_AGENT",
-    "V1_PATH",
-    "Outcome",
-    "Sender",
-    "parse_retry_after",
-    "run",
-]
+__all__ = ["Sender", "run"]
 
 log = logging.getLogger("posthog")
 
@@ -49,6 +31,8 @@ def run(
 
     With the ``posthog`` logger at DEBUG each attempt and each scheduled retry is logged;
     otherwise the check costs one cached level test per batch, not per event."""
+    from posthog._events.exchange import Send
+
     debug = log.isEnabledFor(logging.DEBUG)
     attempt = 0
     last: Reply | None = None
@@ -89,6 +73,8 @@ def _log_attempt(request: Request, reply: Reply, count: int, attempt: int) -> No
 
 
 def _describe(reply: Reply | None) -> str:
+    from posthog._transport.base import Response
+
     if isinstance(reply, Response):
         return f"HTTP {reply.status}"
     if isinstance(reply, Exception):
@@ -103,10 +89,16 @@ def _attempt(transport: Transport, request: Request) -> Response | TransportErro
     try:
         return transport.request(request)
     except Exception as exc:
+        from posthog._transport.base import as_transport_error
+
         return as_transport_error(exc)
 
 
 class Sender:
+    """Delivers batches through ``transport``. The wire format (``_events.exchange``) loads
+    with the first batch, on the worker thread: ``import posthog`` and the first
+    ``capture()`` do not pay for it."""
+
     def __init__(self, config: ClientConfig, transport: Transport) -> None:
         self.config = config
         self.transport = transport
@@ -120,6 +112,8 @@ class Sender:
         max_retries: int | None = None,
         deadline: float | None = None,
     ) -> Outcome:
+        from posthog._events.exchange import exchange
+
         retries = self.config.max_retries if max_retries is None else max_retries
         steps = exchange(self.config, events, ai=ai, retries=retries, deadline=deadline)
         return run(steps, self.transport, wait, len(events))

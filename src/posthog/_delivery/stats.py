@@ -12,10 +12,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["DeliveryStats", "DropReason", "Reporter"]
+if TYPE_CHECKING:
+    from posthog._delivery.snapshot import DeliveryStats
+
+__all__ = ["DropReason", "Reporter"]
 
 log = logging.getLogger("posthog")
 
@@ -32,22 +34,6 @@ class DropReason:
     BEFORE_SEND = "before_send"
     DELIVERY_FAILED = "delivery_failed"
     SHUTDOWN = "shutdown"
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryStats:
-    """A snapshot of one client's delivery figures."""
-
-    queued: int
-    sent: int
-    retried: int
-    failed_batches: int
-    dropped: dict[str, int] = field(default_factory=dict)
-    pending: int = 0
-
-    @property
-    def dropped_total(self) -> int:
-        return sum(self.dropped.values())
 
 
 class Reporter:
@@ -135,6 +121,8 @@ class Reporter:
                 log.exception("[PostHog] on_drop callback raised")
 
     def snapshot(self, pending: int) -> DeliveryStats:
+        from posthog._delivery.snapshot import DeliveryStats
+
         with self._lock:
             return DeliveryStats(
                 queued=self.queued,

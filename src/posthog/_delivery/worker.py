@@ -15,15 +15,18 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from posthog._delivery.sender import Outcome, Sender
 from posthog._delivery.stats import DropReason, Reporter
 from posthog._events.batch import MAX_BATCH_BYTES
 from posthog._events.encode import expand
-from posthog._events.enrich import EventDefaults
 from posthog._events.serialize import loads
 from posthog.exceptions import PostHogError
+
+if TYPE_CHECKING:
+    from posthog._delivery.sender import Sender
+    from posthog._events.enrich import EventDefaults
+    from posthog._events.exchange import Outcome
 
 __all__ = ["Lane", "Worker"]
 
@@ -250,6 +253,8 @@ class Worker:
             try:
                 outcome = self.sender.deliver(batch, ai=lane.ai, wait=self._abort.wait)
             except Exception as exc:  # not a network failure: a bug; count it, keep serving
+                from posthog._events.exchange import Outcome
+
                 log.exception("[PostHog] unexpected error while sending a batch")
                 outcome = Outcome(0, batch, PostHogError(f"{type(exc).__name__}: {exc}"), 0)
             with self._current_lock:

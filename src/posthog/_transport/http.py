@@ -7,18 +7,18 @@ Proxies (``http://`` with CONNECT tunnelling for HTTPS) and a CA bundle are per 
 
 from __future__ import annotations
 
-import base64
 import os
 import threading
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
 
-from posthog._transport.base import Request, Response, as_transport_error, was_refused
 from posthog.exceptions import RequestTimeoutError, TransportError
 
 if TYPE_CHECKING:
     import http.client
     import ssl
+    from urllib.parse import SplitResult
+
+    from posthog._transport.base import Request, Response
 
 __all__ = ["HTTPTransport"]
 
@@ -27,8 +27,9 @@ _STALE: tuple[type[BaseException], ...] = (ConnectionResetError, BrokenPipeError
 
 
 def _http() -> Any:
-    """``http.client`` (and with it ``ssl`` and ``email``) is imported on first use, not at
-    ``import posthog``: it is a third of the package's import time."""
+    """``http.client`` (and with it ``ssl`` and ``email``) is imported by the first request,
+    on the worker thread, not at ``import posthog`` or client construction: it would be
+    most of their time. So are ``urllib.parse`` and the ``Request``/``Response`` types."""
     global _STALE
     import http.client
 
@@ -47,7 +48,8 @@ class HTTPTransport:
         verify: bool = True,
         pool_size: int = 4,
     ) -> None:
-        self._proxy = urlsplit(proxy) if proxy else None
+        self._proxy_url = proxy or None
+        self._proxy: SplitResult | None = None  # parsed by the first request
         self._ca_bundle = ca_bundle
         self._verify = verify
         self._pool_size = pool_size
@@ -55,7 +57,7 @@ class HTTPTransport:
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._ssl: ssl.SSLContext | None = None
-        self._client = _http()
+        self._client: Any = None  # http.client, from the first request on
 
     # -- public -----------------------------------------------------------------------
     def request(self, request: Request) -> Response:
@@ -66,9 +68,16 @@ class HTTPTransport:
         except TransportError:
             raise
         except Exception as exc:
+            from posthog._transport.base import as_transport_error
+
             raise as_transport_error(exc) from exc
 
     def _request(self, request: Request) -> Response:
+        from urllib.parse import urlsplit
+
+        if self._client is None:  # the first request (two at once would agree)
+            self._proxy = urlsplit(self._proxy_url) if self._proxy_url else None
+            self._client = _http()
         parts = urlsplit(request.url)
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https") or not parts.hostname:
@@ -137,12 +146,16 @@ class HTTPTransport:
         except TimeoutError as exc:
             raise RequestTimeoutError(f"timed out after {request.timeout}s: {exc}") from None
         except (OSError, self._client.HTTPException, ValueError) as exc:
+            from posthog._transport.base import was_refused
+
             raise TransportError(f"{type(exc).__name__}: {exc}", refused=was_refused(exc)) from None
         response_headers = {k.lower(): v for k, v in raw.getheaders()}
         if raw.will_close:
             conn.close()
         else:
             self._checkin(key, conn)
+        from posthog._transport.base import Response
+
         return Response(raw.status, response_headers, body)
 
     def _checkout(self, key: _Key, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
@@ -204,5 +217,8 @@ class HTTPTransport:
         proxy = self._proxy
         if proxy is None or proxy.username is None:
             return None
+        import base64
+        from urllib.parse import unquote
+
         raw = f"{unquote(proxy.username)}:{unquote(proxy.password or '')}".encode()
         return "Basic " + base64.b64encode(raw).decode("ascii")
