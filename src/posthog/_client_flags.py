@@ -4,6 +4,10 @@ Every method here only resolves arguments, asks :class:`~posthog._flags.service.
 (local first, remote as a bounded fallback) and converts the record into the public
 return type; ``$feature_flag_called`` goes out through the normal ``capture`` path.
 No method raises unless ``debug=True``: errors become ``None`` plus a reason and a log line.
+
+Only this mixin and the exposure dedupe load with ``import posthog``; the engine, the
+result types (:mod:`posthog.types`) and the event content load with the first flag call,
+so a capture-only application never pays their import time.
 """
 
 from __future__ import annotations
@@ -13,28 +17,20 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from posthog._flags.events import (
-    CalledDedupe,
-    FlagCalled,
-    called_properties,
-    dedupe_key,
-    event_flag_properties,
-    single_read_exposure,
-)
-from posthog._transport.base import Transport
+from posthog._flags.dedupe import CalledDedupe, dedupe_key
 from posthog.contexts import ContextScope, get_context_device_id, get_context_distinct_id
-from posthog.types import (
-    FeatureFlagEvaluations,
-    FeatureFlagResult,
-    FlagRecord,
-    FlagsAndPayloads,
-    FlagValue,
-    decode_payload,
-)
 
 if TYPE_CHECKING:
     from posthog._flags.results import Evaluation
     from posthog._flags.service import FlagQuery, FlagService, Outcome
+    from posthog._transport.base import Transport
+    from posthog.types import (
+        FeatureFlagEvaluations,
+        FeatureFlagResult,
+        FlagRecord,
+        FlagsAndPayloads,
+        FlagValue,
+    )
 
 __all__ = ["FlagsMixin"]
 
@@ -234,6 +230,8 @@ class FlagsMixin:
     ) -> FeatureFlagEvaluations:
         """A snapshot for one subject; reads report exposures, ``capture(flags=)`` attaches it."""
 
+        from posthog.types import FeatureFlagEvaluations
+
         def run() -> FeatureFlagEvaluations:
             query = self._query(distinct_id, options, flag_keys)
             outcome = self._flags.many(query) if self._wants_snapshot(query, flag_keys) else None
@@ -305,6 +303,8 @@ class FlagsMixin:
         if record is None:
             return _to_result(missing_id_record(key))
         if send_events:
+            from posthog._flags.events import single_read_exposure
+
             shown = single_read_exposure(record)
             self._report(shown, query.distinct_id, query.groups, options.get("disable_geoip"))
         return _to_result(record)
@@ -326,6 +326,8 @@ class FlagsMixin:
         self, query: FlagQuery, options: Mapping[str, Any], outcome: Outcome | None
     ) -> FeatureFlagEvaluations:
         """The ``evaluate_flags`` snapshot (empty without an outcome); reads report here."""
+        from posthog.types import FeatureFlagEvaluations
+
         if outcome is None:
             return FeatureFlagEvaluations(query.distinct_id, dict(query.groups))
         return FeatureFlagEvaluations(
@@ -368,6 +370,9 @@ class FlagsMixin:
             distinct_id, dedupe_key(record.key, record.value, groups)
         ):
             return
+        from posthog._flags.events import FlagCalled, called_properties
+        from posthog.types import decode_payload
+
         read = FlagCalled(
             record.key,
             record.value,
@@ -408,6 +413,8 @@ class FlagsMixin:
         if local_only is None:
             local_only = bool(self._flags.store.current.flagset.flags)
         outcome = self._flags.many(self._event_query(call, ident, opts, bool(local_only)))
+        from posthog._flags.events import event_flag_properties
+
         return event_flag_properties({k: r.value for k, r in outcome.records.items()})
 
     def _event_query(
@@ -469,6 +476,8 @@ def event_flag_request(
 
 def missing_id_record(key: str) -> FlagRecord:
     """The record of a flag call made with no distinct id (and none in the context)."""
+    from posthog.types import FlagRecord
+
     return FlagRecord(key, None, None, False, "No distinct_id given", "error",
                       error="missing_distinct_id")  # fmt: skip
 
@@ -479,6 +488,8 @@ def flags_and_payloads(outcome: Outcome) -> FlagsAndPayloads:
     A failed remote call leaves only what local evaluation decided, ``{}`` when nothing
     was: never ``None``, which means a disabled client or no one to evaluate for (spec
     2.3/5.1: the bulk answer is built from the remote answer, empty after an error)."""
+    from posthog.types import decode_payload
+
     records = outcome.records
     values = {k: r.value for k, r in records.items() if r.value is not None}
     payloads = {
@@ -491,6 +502,8 @@ def flags_and_payloads(outcome: Outcome) -> FlagsAndPayloads:
 
 def match_payload(flagset: Any, key: str, match_value: Any) -> Any:
     """The decoded payload the loaded definition of ``key`` gives ``match_value``."""
+    from posthog.types import decode_payload
+
     return decode_payload(_service_module().payload_for(flagset, key, match_value))
 
 
@@ -503,6 +516,8 @@ def payload_of(result: FeatureFlagResult, flagset: Any, match_value: Any) -> Any
 
 
 def _to_result(record: FlagRecord) -> FeatureFlagResult:
+    from posthog.types import FeatureFlagResult, decode_payload
+
     value = record.value
     return FeatureFlagResult(
         key=record.key,

@@ -7,8 +7,9 @@ load on first use (PEP 562), so importing a light submodule such as
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from posthog._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from posthog._flags.evaluator import evaluate, evaluate_all, payload_for
@@ -45,10 +46,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, {k: f"{__name__}.{v}" for k, v in _WHERE.items()})

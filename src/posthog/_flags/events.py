@@ -1,4 +1,5 @@
-"""``$feature_flag_called`` (spec 5.5): the properties (pure) and the dedupe LRU.
+"""``$feature_flag_called`` (spec 5.5): the properties (pure); the dedupe LRU is in
+:mod:`posthog._flags.dedupe` (re-exported here).
 
 The client sends the event through its normal capture path; this module only decides
 what the event says and whether this (distinct id, flag, value, groups) was seen.
@@ -7,12 +8,11 @@ what the event says and whether this (distinct id, flag, value, groups) was seen
 from __future__ import annotations
 
 import dataclasses
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from posthog._flags.dedupe import CalledDedupe, dedupe_key
 from posthog.types import FlagRecord
 
 __all__ = [
@@ -23,8 +23,6 @@ __all__ = [
     "event_flag_properties",
     "single_read_exposure",
 ]
-
-MAX_DISTINCT_IDS = 50_000
 
 # Kept when the server asks for minimal events and the flag has no experiment.
 MINIMAL_KEYS = frozenset(
@@ -118,12 +116,6 @@ def single_read_exposure(record: FlagRecord) -> FlagRecord:
     return record
 
 
-def dedupe_key(key: str, value: Any, groups: Mapping[str, Any] | None) -> tuple[Any, ...]:
-    """What makes two exposures the same (for one distinct id): flag, value, groups."""
-    group_part = tuple(sorted((str(k), str(v)) for k, v in groups.items())) if groups else ()
-    return (key, repr(value), group_part)
-
-
 def event_flag_properties(values: Mapping[str, Any]) -> dict[str, Any]:
     """``capture(send_feature_flags=...)``: ``$feature/<key>`` for every resolved flag and
     ``$active_feature_flags`` (enabled keys, in order; omitted when empty)."""
@@ -138,40 +130,3 @@ def event_flag_properties(values: Mapping[str, Any]) -> dict[str, Any]:
     if active:
         props["$active_feature_flags"] = active
     return props
-
-
-class CalledDedupe:
-    """Per-client memory of sent exposures: an LRU of distinct ids, each a set of keys."""
-
-    def __init__(self, max_ids: int = MAX_DISTINCT_IDS) -> None:
-        self._max = max_ids
-        self._seen: OrderedDict[str, set[tuple[Any, ...]]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def first_time(self, distinct_id: Any, key: tuple[Any, ...]) -> bool:
-        """Record ``key`` for ``distinct_id``; True if it was not recorded before."""
-        ident = str(distinct_id)
-        with self._lock:
-            seen = self._seen.get(ident)
-            if seen is None:
-                seen = self._seen[ident] = set()
-                while len(self._seen) > self._max:
-                    self._seen.popitem(last=False)
-            else:
-                self._seen.move_to_end(ident)
-            if key in seen:
-                return False
-            seen.add(key)
-            return True
-
-    def seen(self, distinct_id: Any, key: tuple[Any, ...]) -> bool:
-        """True if ``key`` was already recorded for ``distinct_id`` (records nothing)."""
-        seen = self._seen.get(str(distinct_id))
-        return seen is not None and key in seen
-
-    def clear(self) -> None:
-        with self._lock:
-            self._seen.clear()
-
-    def __len__(self) -> int:
-        return len(self._seen)
