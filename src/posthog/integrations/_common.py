@@ -11,6 +11,9 @@ the browser's session replay: ``X-POSTHOG-SESSION-ID`` becomes ``$session_id``,
 They come from the client, so they are sanitised (control characters removed, length
 capped) and can be turned off.
 
+A streamed response's body is produced after the framework has closed the request:
+:class:`StreamScope` carries the request's scope over to it (see there).
+
 View errors go through :func:`capture_exception`. When Sentry's ``PostHogIntegration`` is
 active the request hands the error to it, so that the one PostHog ``$exception`` is the
 one carrying the Sentry links; the request captures it itself at its end if Sentry
@@ -24,9 +27,17 @@ import contextvars
 import logging
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 from posthog.contexts import (
@@ -38,6 +49,10 @@ from posthog.contexts import (
     tag,
 )
 
+# The scope variable itself: a streamed body re-enters an existing scope, which the public
+# API (new_context) cannot do.
+from posthog.contexts import _current as _scope_var
+
 __all__ = [
     "DISTINCT_ID_HEADER",
     "MAX_HEADER_LENGTH",
@@ -48,6 +63,8 @@ __all__ = [
     "WINDOW_ID_HEADER",
     "PendingCapture",
     "RequestInfo",
+    "ScopedBody",
+    "StreamScope",
     "TracingIds",
     "capture_exception",
     "request_context",
@@ -358,6 +375,147 @@ def _outer_sentry_reports(exc: BaseException) -> bool:
         )
     except Exception:
         return False
+
+
+# -- streamed responses --------------------------------------------------------------------
+T = TypeVar("T")
+
+
+class StreamScope:
+    """A request's scope, carried over to the body of its streamed response.
+
+    Frameworks close the request (and our scope with it) when the view returns, and the
+    server iterates a streamed body later, resuming its generator in the server's own
+    context. So each step of the body, and its closing, runs with the request's scope
+    set in the caller's context just for that call, and reset right after: every token
+    is reset in the context it was set in, nothing stays behind for the server or for the
+    next request on that thread, and two concurrent streams never see each other's scope.
+    What the body itself leaves on the scope stack between two steps (a ``new_context``
+    spanning a ``yield``) is carried to its next step; other context variables behave as
+    they would without us.
+
+    An error raised by the body is captured like a view error (``capture``); with Sentry's
+    ``PostHogIntegration`` it is handed to Sentry, and :meth:`finish` captures whatever
+    Sentry did not take. ``finish`` runs once: when the body is exhausted, or closed (the
+    server closes it when done, the client went away or the body raised).
+    """
+
+    def __init__(
+        self, scope: ContextScope, capture: Callable[[BaseException], None] | None = None
+    ) -> None:
+        self._scope: ContextScope | None = scope
+        self._capture = capture
+        self._handed: list[BaseException] = []
+        self._error: BaseException | None = None
+        self._finished = False
+        self._lock = threading.Lock()
+
+    def run(self, func: Callable[..., T], *args: Any) -> T:
+        """``func(*args)`` in the request's scope."""
+        tokens = self._enter()
+        try:
+            return func(*args)
+        finally:
+            self._leave(tokens)
+
+    async def arun(self, func: Callable[[], Awaitable[T]]) -> T:
+        """``await func()`` in the request's scope (set and reset in the awaiting task)."""
+        tokens = self._enter()
+        try:
+            return await func()
+        finally:
+            self._leave(tokens)
+
+    def _enter(self) -> tuple[Any, Any]:
+        return _scope_var.set(self._scope), _handed_to_sentry.set(self._handed)
+
+    def _leave(self, tokens: tuple[Any, Any]) -> None:
+        self._scope = _scope_var.get()  # what the body left: its next step starts there
+        _handed_to_sentry.reset(tokens[1])
+        _scope_var.reset(tokens[0])
+
+    def failed(self, exc: BaseException) -> None:
+        """The body raised ``exc``: capture it like a view error (once, in scope)."""
+        self._error = exc
+        if self._capture is not None and isinstance(exc, Exception):
+            self.run(self._capture, exc)
+
+    def finish(self) -> None:
+        """The response is done: capture the errors handed to Sentry that it did not take."""
+        with self._lock:
+            if self._finished:
+                return
+            self._finished = True
+        _settle(self._handed, self._error)
+
+    def iterate(self, body: Iterable[T]) -> ScopedBody[T]:
+        return ScopedBody(self, body)
+
+    def aiterate(self, body: AsyncIterable[T]) -> AsyncIterator[T]:
+        return _scoped_async_body(self, body)
+
+
+class ScopedBody(Generic[T]):
+    """A body iterated (and closed, WSGI-style) in the request's scope.
+
+    After an error the scope is finished only when the server closes the body: Sentry's
+    WSGI middleware reports the error between the two, and so links the one ``$exception``.
+    """
+
+    def __init__(self, stream: StreamScope, body: Iterable[T]) -> None:
+        self._stream = stream
+        self._body = body
+        self._iterator: Iterator[T] | None = None
+
+    def __iter__(self) -> ScopedBody[T]:
+        return self
+
+    def __next__(self) -> T:
+        try:
+            if self._iterator is None:
+                self._iterator = self._stream.run(self._body.__iter__)
+            return self._stream.run(self._iterator.__next__)
+        except StopIteration:
+            self._stream.finish()
+            raise
+        except BaseException as exc:
+            self._stream.failed(exc)
+            raise
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._body, "close", None)
+            if callable(close):
+                self._stream.run(close)
+        finally:
+            self._stream.finish()
+
+
+async def _scoped_async_body(stream: StreamScope, body: AsyncIterable[T]) -> AsyncIterator[T]:
+    """An async body iterated in the request's scope. An async generator, so that when the
+    server drops it unfinished (a client gone), the event loop's finaliser still closes the
+    body in the scope. After an error the scope finishes at once: an ASGI server does not
+    close the body after it raised, and an outer Sentry middleware is accounted for."""
+    iterator: AsyncIterator[T] | None = None
+    try:
+        while True:
+            try:
+                if iterator is None:
+                    iterator = stream.run(body.__aiter__)
+                item = await stream.arun(iterator.__anext__)
+            except StopAsyncIteration:
+                return
+            except BaseException as exc:
+                stream.failed(exc)
+                raise
+            yield item
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        try:
+            if callable(aclose):
+                await stream.arun(aclose)
+        finally:
+            stream.finish()
 
 
 # -- uWSGI ---------------------------------------------------------------------------------

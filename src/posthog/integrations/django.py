@@ -28,6 +28,10 @@ Optional settings:
   ``callable(request) -> dict`` of extra tags;
 * ``POSTHOG_MW_CAPTURE_TRACING_HEADERS`` (default ``True``; old name
   ``POSTHOG_MW_TRUST_TRACING_HEADERS``).
+
+A ``StreamingHttpResponse`` (sync or async iterator) keeps the request's context while
+its body is produced, until the response is closed; an error raised by the body is an
+``$exception`` like a view error.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from typing import Any
 
 from posthog.integrations._common import (
     RequestInfo,
+    StreamScope,
     as_distinct_id,
     call_setting,
     capture_exception,
@@ -127,8 +132,8 @@ class PosthogContextMiddleware:
         if not self._wanted(request):
             return self.get_response(request)
         person = self._person(request)
-        with self._context(request, person):
-            return self.get_response(request)
+        with self._context(request, person) as scope:
+            return self._carry(scope, self.get_response(request))
 
     def _person(self, request: Any) -> str | None:
         if self._distinct_id is not None:
@@ -144,8 +149,8 @@ class PosthogContextMiddleware:
         if not self._wanted(request):
             return await self.get_response(request)
         person = await self._aperson(request)
-        with self._context(request, person):
-            return await self.get_response(request)
+        with self._context(request, person) as scope:
+            return self._carry(scope, await self.get_response(request))
 
     async def _aperson(self, request: Any) -> str | None:
         # request.user may hit the database: never touch it on the event loop.
@@ -180,4 +185,33 @@ class PosthogContextMiddleware:
     def process_exception(self, request: Any, exception: BaseException) -> None:
         """Django calls this (inside the request's context) when a view raises."""
         if self._capture_exceptions and self._wanted(request):
-            capture_exception(resolve_client(self._client), exception, "django.middleware")
+            self._capture(exception)
+
+    def _capture(self, exception: BaseException) -> None:
+        capture_exception(resolve_client(self._client), exception, "django.middleware")
+
+    def _carry(self, scope: Any, response: Any) -> Any:
+        """A streamed body keeps the request's scope until the response is closed.
+
+        The body is wrapped as Django documents (``streaming_content``), and the
+        response's ``close`` (called by the server or test client when done, or when the
+        client went away) runs in the scope too, since it closes the body's generator.
+        A file sent by the server (``file_to_stream``) runs no code of ours: left alone.
+        """
+        if not getattr(response, "streaming", False) or getattr(response, "file_to_stream", None):
+            return response
+        stream = StreamScope(scope, self._capture if self._capture_exceptions else None)
+        if getattr(response, "is_async", False):
+            response.streaming_content = stream.aiterate(response.streaming_content)
+        else:
+            response.streaming_content = stream.iterate(response.streaming_content)
+        close = response.close
+
+        def close_in_scope() -> None:
+            try:
+                stream.run(close)
+            finally:
+                stream.finish()
+
+        response.close = close_in_scope
+        return response

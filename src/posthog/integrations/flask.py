@@ -10,17 +10,21 @@
 Inside a view, ``client.capture("purchase")`` is attributed to the request's person and
 carries ``$session_id``/``$window_id`` from PostHog's tracing headers and the request
 properties as context tags. Unhandled view exceptions become ``$exception`` events (source
-``flask``) when ``capture_exceptions`` is on. ``PosthogFlaskIntegration`` is the same
+``flask``) when ``capture_exceptions`` is on. A streamed response (a generator, with or
+without ``stream_with_context``) keeps the request's context while its body is produced,
+until the server closes it; an error raised by the body is an ``$exception`` too. ``PosthogFlaskIntegration`` is the same
 class under the reference SDK's name.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from posthog.integrations._common import (
     RequestInfo,
+    StreamScope,
     as_distinct_id,
     call_setting,
     capture_exception,
@@ -75,6 +79,7 @@ class PosthogFlask:
         from flask import got_request_exception
 
         app.before_request(self._open)
+        app.after_request(self._carry)
         app.teardown_request(self._close)
         got_request_exception.connect(self._on_exception, app, weak=False)
         app.extensions["posthog"] = self
@@ -99,14 +104,31 @@ class PosthogFlask:
             distinct_id=as_distinct_id(person),
             extra_properties=extra if isinstance(extra, Mapping) else None,
         )
-        manager.__enter__()
-        setattr(g, _CONTEXT_KEY, manager)
+        scope = manager.__enter__()
+        setattr(g, _CONTEXT_KEY, (manager, scope))
+
+    def _carry(self, response: Any) -> Any:
+        """A body produced after the view returned keeps the request's scope until the
+        server closes it. A body passed through untouched (``send_file``'s file wrapper)
+        runs no code of ours and stays as it is, for the server's sendfile."""
+        from flask import g
+
+        opened = g.get(_CONTEXT_KEY)
+        body = response.response
+        streamed = inspect.isgenerator(body) or (
+            response.is_streamed and not response.direct_passthrough
+        )
+        if opened is not None and streamed:
+            capture = self._capture if self.capture_exceptions else None
+            response.response = StreamScope(opened[1], capture).iterate(body)
+        return response
 
     def _close(self, _exc: BaseException | None = None) -> None:
         from flask import g
 
-        manager = g.pop(_CONTEXT_KEY, None)
-        if manager is not None:
+        opened = g.pop(_CONTEXT_KEY, None)
+        if opened is not None:
+            manager = opened[0]
             try:
                 manager.__exit__(None, None, None)
             except ValueError:  # the context var was set in another context: nothing to undo
@@ -116,7 +138,10 @@ class PosthogFlask:
         from flask import request
 
         if self.capture_exceptions and self._wanted(request):
-            capture_exception(resolve_client(self.client), exception, "flask")
+            self._capture(exception)
+
+    def _capture(self, exception: BaseException) -> None:
+        capture_exception(resolve_client(self.client), exception, "flask")
 
 
 PosthogFlaskIntegration = PosthogFlask
