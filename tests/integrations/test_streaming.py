@@ -322,6 +322,22 @@ def flask_app(client: Posthog, **options: Any) -> flask.Flask:
 
         return flask.Response(body())
 
+    @app.get("/torn-down-by-the-body")
+    def torn_down_by_the_body() -> flask.Response:
+        # stream_with_context as Flask had it before 3.1: the request context is pushed
+        # again from the view, so the request is torn down when the body ends, in its
+        # last step (Flask 2.3 and 3.0 are supported).
+        request_context = flask.globals.request_ctx._get_current_object()
+        request_context.push()
+
+        def body() -> Iterator[str]:
+            try:
+                yield from _steps("flask pushed")
+            finally:
+                request_context.pop()
+
+        return flask.Response(body())
+
     @app.get("/aborted")
     def aborted() -> flask.Response:
         return flask.Response(_aborted("flask"))
@@ -369,6 +385,16 @@ def test_flask_streams_keep_request_context(server: RecordingServer, client: Pos
     [swc] = events_named(server, client, "flask swc", 1)
     assert_flask_context(swc, "/with-context")
     assert swc["properties"]["arg"] == "1"  # Flask's own request context is still there
+    assert_no_context_left(server, client)
+
+
+def test_flask_request_torn_down_by_its_body_leaves_no_context(
+    server: RecordingServer, client: Posthog
+) -> None:
+    browser = flask_app(client).test_client()
+    assert browser.get("/torn-down-by-the-body", headers=TRACING).get_data() == b"ab"
+    [end] = events_named(server, client, "flask pushed end", 1)
+    assert_flask_context(end, "/torn-down-by-the-body")
     assert_no_context_left(server, client)
 
 

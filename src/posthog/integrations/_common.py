@@ -409,6 +409,8 @@ class StreamScope:
         self._error: BaseException | None = None
         self._finished = False
         self._lock = threading.Lock()
+        self._depth = 0  # steps running (nested: a body closing itself)
+        self._after_step: list[Callable[[], None]] = []
 
     def run(self, func: Callable[..., T], *args: Any) -> T:
         """``func(*args)`` in the request's scope."""
@@ -427,12 +429,31 @@ class StreamScope:
             self._leave(tokens)
 
     def _enter(self) -> tuple[Any, Any]:
+        self._depth += 1
         return _scope_var.set(self._scope), _handed_to_sentry.set(self._handed)
 
     def _leave(self, tokens: tuple[Any, Any]) -> None:
         self._scope = _scope_var.get()  # what the body left: its next step starts there
         _handed_to_sentry.reset(tokens[1])
         _scope_var.reset(tokens[0])
+        self._depth -= 1
+        if self._depth == 0 and self._after_step:
+            callbacks, self._after_step = self._after_step, []
+            for callback in callbacks:
+                callback()
+
+    def after_step(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` now, or once the step of the body running now has ended.
+
+        For a framework closing the request from inside its body (Flask before 3.1 tears
+        the request down when a ``stream_with_context`` body ends): the request's own
+        tokens must be reset after this step has reset its, or the step would restore the
+        request's scope on the server's thread.
+        """
+        if self._depth:
+            self._after_step.append(callback)
+        else:
+            callback()
 
     def failed(self, exc: BaseException) -> None:
         """The body raised ``exc``: capture it like a view error (once, in scope)."""

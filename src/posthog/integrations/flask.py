@@ -36,6 +36,7 @@ from posthog.integrations._common import (
 __all__ = ["PosthogFlask", "PosthogFlaskIntegration", "request_info"]
 
 _CONTEXT_KEY = "_posthog_context"
+_STREAM_KEY = "_posthog_stream"
 
 
 def request_info(request: Any) -> RequestInfo:
@@ -119,20 +120,25 @@ class PosthogFlask:
             response.is_streamed and not response.direct_passthrough
         )
         if opened is not None and streamed:
-            capture = self._capture if self.capture_exceptions else None
-            response.response = StreamScope(opened[1], capture).iterate(body)
+            stream = StreamScope(opened[1], self._capture if self.capture_exceptions else None)
+            response.response = stream.iterate(body)
+            setattr(g, _STREAM_KEY, stream)
         return response
 
     def _close(self, _exc: BaseException | None = None) -> None:
+        """Flask 3.1+ tears the request down when the view's response is returned; before
+        3.1, a ``stream_with_context`` body defers that to its own end, inside its last
+        step: the request's scope is then closed after that step."""
         from flask import g
 
         opened = g.pop(_CONTEXT_KEY, None)
-        if opened is not None:
-            manager = opened[0]
-            try:
-                manager.__exit__(None, None, None)
-            except ValueError:  # the context var was set in another context: nothing to undo
-                pass
+        stream = g.pop(_STREAM_KEY, None)
+        if opened is None:
+            return
+        if isinstance(stream, StreamScope):
+            stream.after_step(lambda: _exit(opened[0]))
+        else:
+            _exit(opened[0])
 
     def _on_exception(self, _sender: Any, exception: BaseException, **_extra: Any) -> None:
         from flask import request
@@ -142,6 +148,13 @@ class PosthogFlask:
 
     def _capture(self, exception: BaseException) -> None:
         capture_exception(resolve_client(self.client), exception, "flask")
+
+
+def _exit(manager: Any) -> None:
+    try:
+        manager.__exit__(None, None, None)
+    except ValueError:  # the context var was set in another context: nothing to undo
+        pass
 
 
 PosthogFlaskIntegration = PosthogFlask
