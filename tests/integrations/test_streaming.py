@@ -338,6 +338,18 @@ def flask_app(client: Posthog, **options: Any) -> flask.Flask:
 
         return flask.Response(body())
 
+    @app.get("/nested")
+    def nested() -> flask.Response:
+        def body() -> Iterator[str]:
+            with posthog.new_context():  # spans a yield
+                posthog.tag("inner", "yes")
+                yield "a"
+                posthog.capture("flask nested")
+            posthog.capture("flask after nested")
+            yield "b"
+
+        return flask.Response(body())
+
     @app.get("/aborted")
     def aborted() -> flask.Response:
         return flask.Response(_aborted("flask"))
@@ -385,6 +397,19 @@ def test_flask_streams_keep_request_context(server: RecordingServer, client: Pos
     [swc] = events_named(server, client, "flask swc", 1)
     assert_flask_context(swc, "/with-context")
     assert swc["properties"]["arg"] == "1"  # Flask's own request context is still there
+    assert_no_context_left(server, client)
+
+
+def test_flask_body_scope_spanning_a_yield_is_kept_to_its_end(
+    server: RecordingServer, client: Posthog
+) -> None:
+    browser = flask_app(client).test_client()
+    assert browser.get("/nested", headers=TRACING).get_data() == b"ab"
+    [inner] = events_named(server, client, "flask nested", 1)
+    [outer] = events_named(server, client, "flask after nested", 1)
+    assert inner["properties"]["inner"] == "yes" and "inner" not in outer["properties"]
+    for event in (inner, outer):
+        assert_flask_context(event, "/nested")  # the body's scope is a child of the request's
     assert_no_context_left(server, client)
 
 
