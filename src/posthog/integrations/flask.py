@@ -12,8 +12,8 @@ carries ``$session_id``/``$window_id`` from PostHog's tracing headers and the re
 properties as context tags. Unhandled view exceptions become ``$exception`` events (source
 ``flask``) when ``capture_exceptions`` is on. A streamed response (a generator, with or
 without ``stream_with_context``) keeps the request's context while its body is produced,
-until the server closes it; an error raised by the body is an ``$exception`` too. ``PosthogFlaskIntegration`` is the same
-class under the reference SDK's name.
+until the server closes it; an error raised by the body is an ``$exception`` too.
+``PosthogFlaskIntegration`` is the same class under the reference SDK's name.
 """
 
 from __future__ import annotations
