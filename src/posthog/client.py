@@ -25,7 +25,13 @@ from posthog._events.encode import encode, encode_complete, expand, full_message
 from posthog._events.enrich import EventDefaults
 from posthog._events.serialize import CleanReport, loads
 from posthog._transport.http import HTTPTransport
-from posthog.config import CaptureCompression, CaptureMode, ClientConfig, normalize_host
+from posthog.config import (
+    CaptureCompression,
+    CaptureMode,
+    ClientConfig,
+    normalize_host,
+    unknown_options,
+)
 from posthog.contexts import ContextScope, current_scope
 from posthog.exceptions import (
     ClientClosedError,
@@ -125,6 +131,12 @@ class Client(PeopleMixin, FlagsMixin, ExceptionsMixin):
         )
         self._debug = False
         self.debug = debug
+        unknown = unknown_options(future_options)
+        if unknown:  # a typo'd option would otherwise go unnoticed
+            message = f"unknown option(s) {', '.join(unknown)}; check the spelling"
+            if self._debug:
+                raise TypeError(f"Posthog() got {message}")
+            log.warning("[PostHog] ignoring %s", message)
         self.disabled = bool(disabled)
         if not key:
             log.error("[PostHog] no project API key given; the client is disabled")

@@ -165,3 +165,37 @@ class ClientConfig:
 
 
 Callback = Callable[..., Any]
+
+
+# Constructor options of the reference SDK (spec 2.1) that have no named parameter here:
+# accepted (some are read from ``ClientConfig.extra``), never an error.
+REFERENCE_OPTIONS = frozenset(
+    {
+        "flag_fallback_cache_url",
+        "flag_definition_cache_provider",
+        "capture_exception_code_variables",
+        "code_variables_mask_patterns",
+        "code_variables_ignore_patterns",
+        "code_variables_mask_url_credentials",
+        "code_variables_detect_secrets",
+        "enable_exception_autocapture_rate_limiting",
+        "exception_autocapture_bucket_size",
+        "exception_autocapture_refill_rate",
+        "exception_autocapture_refill_interval_seconds",
+        "metrics",
+        "enable_full_ai_capture",
+        "capture_trace_context",
+        "_use_ai_lane",
+        "_enable_multimodal_capture",
+        "traces",
+        "app_host",
+        "email_request_timeout_seconds",
+        "email_request_max_retries",
+        "migrated_from",
+    }
+)
+
+
+def unknown_options(options: Mapping[str, Any]) -> list[str]:
+    """Keyword options neither we nor the reference SDK know: most likely misspelt."""
+    return sorted(name for name in options if name not in REFERENCE_OPTIONS)

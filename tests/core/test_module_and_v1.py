@@ -103,6 +103,20 @@ def test_module_privacy_mode_follows_the_setting_on_every_call(server: Recording
     assert posthog.setup().privacy_mode is False
 
 
+def test_misspelt_constructor_options_are_named_and_reference_options_accepted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    quiet = Posthog("phc", send=False, capture_trace_context=False, flag_fallback_cache_url=None)
+    assert "unknown option" not in caplog.text
+    typo = Posthog("phc", send=False, flush_intervall=1, max_queue=3)
+    assert caplog.text.count("unknown option") == 1
+    assert "flush_intervall, max_queue" in caplog.text
+    with pytest.raises(TypeError, match="max_queue"):
+        Posthog("phc", send=False, debug=True, max_queue=3)
+    quiet.shutdown()
+    typo.shutdown()
+
+
 def test_missing_api_key_disables_with_a_clear_log(caplog: pytest.LogCaptureFixture) -> None:
     assert posthog.capture("d", "e") is None
     assert "no project API key" in caplog.text
