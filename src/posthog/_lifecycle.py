@@ -41,6 +41,13 @@ def register(client: _Managed) -> None:
             _installed = True
 
 
+def sole_client() -> Any:
+    """The process's only open client, or None when there are none or several."""
+    with _lock:
+        open_clients = [c for c in _clients if not getattr(c, "_closed", False)]
+    return open_clients[0] if len(open_clients) == 1 else None
+
+
 def _flush_all() -> None:
     clients = list(_clients)
     if not clients:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -154,13 +155,17 @@ def _capture_leaving_exception(scope: ContextScope, exc: BaseException) -> None:
     if not isinstance(exc, Exception):
         return
     target = scope.resolved_client()
-    if target is None:
-        from posthog import _default  # local import: the module API imports this module
-
-        target = _default.existing_client()
-    if target is None:
-        return
     enabled = scope.resolved_capture_exceptions()
+    if target is None:
+        from posthog import _default, _lifecycle  # local: the module API imports this module
+
+        # The module client, else the documented ``posthog = Posthog(...)`` instance when
+        # it is the only one: a context asked to capture must not drop errors silently.
+        target = _default.existing_client() or _lifecycle.sole_client()
+    if target is None:
+        if enabled:
+            _warn_no_client()
+        return
     if enabled is None:
         enabled = bool(getattr(target, "enable_exception_autocapture", False))
     if not enabled:
@@ -171,6 +176,18 @@ def _capture_leaving_exception(scope: ContextScope, exc: BaseException) -> None:
             capture(exc)
         except Exception:  # never replace the user's exception with ours
             pass
+
+
+_warned_no_client: list[bool] = []
+
+
+def _warn_no_client() -> None:
+    if not _warned_no_client:
+        _warned_no_client.append(True)
+        logging.getLogger("posthog").warning(
+            "[PostHog] a context with capture_exceptions=True saw an exception but has no "
+            "client: pass client= to new_context(), or configure posthog.api_key"
+        )
 
 
 def scoped(fresh: bool = False, capture_exceptions: bool | None = None) -> Callable[[F], F]:

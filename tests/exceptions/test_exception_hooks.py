@@ -263,3 +263,44 @@ def test_sdk_failure_in_sys_excepthook_never_escapes(server: RecordingServer) ->
     assert "Error in sys.excepthook" not in done.stderr
     assert "before_send is broken" not in done.stderr
     assert server.events() == []
+
+
+def test_context_without_client_uses_the_only_instance_client_else_warns(
+    server: RecordingServer,
+) -> None:
+    """The documented ``posthog = Posthog(...)`` instance with ``new_context(
+    capture_exceptions=True)`` and no ``client=``: the only open client captures; with two
+    clients the choice is ambiguous, and one warning says so (fresh process: no other
+    clients)."""
+    script = textwrap.dedent(
+        f"""
+        import logging
+        from posthog import Posthog, new_context
+        logging.basicConfig(level=logging.WARNING)
+        ph = Posthog("phc", host={server.url!r}, flush_interval=0.05)
+        for message in ("only client",):
+            try:
+                with new_context(capture_exceptions=True):
+                    raise LookupError(message)
+            except LookupError:
+                pass
+        assert ph.flush(5)
+        other = Posthog("phc", host={server.url!r})
+        for message in ("ambiguous 1", "ambiguous 2"):
+            try:
+                with new_context(capture_exceptions=True):
+                    raise LookupError(message)
+            except LookupError:
+                pass
+        ph.shutdown()
+        other.shutdown()
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": SRC}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    events = server.events()
+    assert [e["properties"]["$exception_list"][0]["value"] for e in events] == ["only client"]
+    assert done.stderr.count("has no client: pass client= to new_context()") == 1
