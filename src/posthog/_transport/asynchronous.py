@@ -39,7 +39,13 @@ class HTTPXTransport:
     def __init__(
         self, *, proxy: str | None = None, ca_bundle: str | None = None, max_connections: int = 16
     ) -> None:
-        import httpx  # the optional 'async' extra; imported only when an async client is built
+        try:  # the optional 'async' extra; imported only when an async client is built
+            import httpx
+        except ImportError as exc:
+            raise ImportError(
+                "AsyncPosthog sends with httpx, which is not installed: "
+                "pip install 'hogwire[async]' (or pass transport=)"
+            ) from exc
 
         self._httpx = httpx
         self._options: dict[str, Any] = {
