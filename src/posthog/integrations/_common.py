@@ -12,7 +12,7 @@ They come from the client, so they are sanitised (control characters removed, le
 capped) and can be turned off.
 
 A streamed response's body is produced after the framework has closed the request:
-:class:`StreamScope` carries the request's scope over to it (see there).
+``posthog.integrations._streaming.StreamScope`` carries the request's scope over to it.
 
 View errors go through :func:`capture_exception`. When Sentry's ``PostHogIntegration`` is
 active the request hands the error to it, so that the one PostHog ``$exception`` is the
@@ -27,17 +27,9 @@ import contextvars
 import logging
 import sys
 import threading
-from collections.abc import (
-    AsyncIterable,
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Iterable,
-    Iterator,
-    Mapping,
-)
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 from posthog.contexts import (
@@ -49,10 +41,6 @@ from posthog.contexts import (
     tag,
 )
 
-# The scope variable itself: a streamed body re-enters an existing scope, which the public
-# API (new_context) cannot do.
-from posthog.contexts import _current as _scope_var
-
 __all__ = [
     "DISTINCT_ID_HEADER",
     "MAX_HEADER_LENGTH",
@@ -63,14 +51,14 @@ __all__ = [
     "WINDOW_ID_HEADER",
     "PendingCapture",
     "RequestInfo",
-    "ScopedBody",
-    "StreamScope",
     "TracingIds",
     "capture_exception",
+    "handed_to_sentry",
     "request_context",
     "request_properties",
     "resolve_client",
     "sanitize_header",
+    "settle",
     "take_pending_capture",
     "tracing_ids",
     "uwsgi_threads_problem",
@@ -200,7 +188,7 @@ def request_context(
         for name, value in (extra_properties or {}).items():
             tag(str(name), value)
         handed: list[BaseException] = []
-        token = _handed_to_sentry.set(handed)
+        token = handed_to_sentry.set(handed)
         escaping: BaseException | None = None
         try:
             yield scope
@@ -208,8 +196,8 @@ def request_context(
             escaping = exc
             raise
         finally:
-            _settle(handed, escaping)
-            _handed_to_sentry.reset(token)
+            settle(handed, escaping)
+            handed_to_sentry.reset(token)
 
 
 def call_setting(func: Any, *args: Any, what: str) -> Any:
@@ -263,8 +251,8 @@ PENDING_CAPTURE_ATTR = "__posthog_pending_capture"
 #: Set on an exception by ``PostHogIntegration``: the Sentry event's link properties.
 SENTRY_LINK_ATTR = "__posthog_sentry_link"
 
-_handed_to_sentry: contextvars.ContextVar[list[BaseException] | None] = contextvars.ContextVar(
-    "posthog_handed_to_sentry", default=None
+handed_to_sentry: contextvars.ContextVar[list[BaseException] | None] = contextvars.ContextVar(
+    "posthoghanded_to_sentry", default=None
 )
 
 
@@ -304,13 +292,13 @@ def capture_exception(client: Any, exc: BaseException, source: str) -> None:
     With Sentry's ``PostHogIntegration`` active, Sentry reports this error too, and only
     the PostHog event made on that path carries the links both ways. So inside a request
     the capture is handed to Sentry; whatever Sentry did not capture is captured when the
-    request ends (:func:`_settle`), so the error is never lost and never sent twice.
+    request ends (:func:`settle`), so the error is never lost and never sent twice.
     """
     if client is None or not isinstance(exc, Exception):
         return
     if not callable(getattr(client, "capture_exception", None)):
         return
-    handed = _handed_to_sentry.get()
+    handed = handed_to_sentry.get()
     seen_by_sentry = hasattr(exc, SENTRY_LINK_ATTR)
     if handed is not None and not seen_by_sentry and _sentry_links_errors():
         note = PendingCapture(client, source, contextvars.copy_context())
@@ -334,7 +322,7 @@ def _capture_now(
         log.debug("[PostHog] capturing a request exception failed: %r", error)
 
 
-def _settle(handed: list[BaseException], escaping: BaseException | None) -> None:
+def settle(handed: list[BaseException], escaping: BaseException | None) -> None:
     """At the end of a request, capture the errors handed to Sentry that it did not take.
 
     An error leaving the request while an outer Sentry ASGI middleware runs it stays
@@ -375,168 +363,6 @@ def _outer_sentry_reports(exc: BaseException) -> bool:
         )
     except Exception:
         return False
-
-
-# -- streamed responses --------------------------------------------------------------------
-T = TypeVar("T")
-
-
-class StreamScope:
-    """A request's scope, carried over to the body of its streamed response.
-
-    Frameworks close the request (and our scope with it) when the view returns, and the
-    server iterates a streamed body later, resuming its generator in the server's own
-    context. So each step of the body, and its closing, runs with the request's scope
-    set in the caller's context just for that call, and reset right after: every token
-    is reset in the context it was set in, nothing stays behind for the server or for the
-    next request on that thread, and two concurrent streams never see each other's scope.
-    What the body itself leaves on the scope stack between two steps (a ``new_context``
-    spanning a ``yield``) is carried to its next step; other context variables behave as
-    they would without us.
-
-    An error raised by the body is captured like a view error (``capture``); with Sentry's
-    ``PostHogIntegration`` it is handed to Sentry, and :meth:`finish` captures whatever
-    Sentry did not take. ``finish`` runs once: when the body is exhausted, or closed (the
-    server closes it when done, the client went away or the body raised).
-    """
-
-    def __init__(
-        self, scope: ContextScope, capture: Callable[[BaseException], None] | None = None
-    ) -> None:
-        self._scope: ContextScope | None = scope
-        self._capture = capture
-        self._handed: list[BaseException] = []
-        self._error: BaseException | None = None
-        self._finished = False
-        self._lock = threading.Lock()
-        self._depth = 0  # steps running (nested: a body closing itself)
-        self._after_step: list[Callable[[], None]] = []
-
-    def run(self, func: Callable[..., T], *args: Any) -> T:
-        """``func(*args)`` in the request's scope."""
-        tokens = self._enter()
-        try:
-            return func(*args)
-        finally:
-            self._leave(tokens)
-
-    async def arun(self, func: Callable[[], Awaitable[T]]) -> T:
-        """``await func()`` in the request's scope (set and reset in the awaiting task)."""
-        tokens = self._enter()
-        try:
-            return await func()
-        finally:
-            self._leave(tokens)
-
-    def _enter(self) -> tuple[Any, Any]:
-        self._depth += 1
-        return _scope_var.set(self._scope), _handed_to_sentry.set(self._handed)
-
-    def _leave(self, tokens: tuple[Any, Any]) -> None:
-        self._scope = _scope_var.get()  # what the body left: its next step starts there
-        _handed_to_sentry.reset(tokens[1])
-        _scope_var.reset(tokens[0])
-        self._depth -= 1
-        if self._depth == 0 and self._after_step:
-            callbacks, self._after_step = self._after_step, []
-            for callback in callbacks:
-                callback()
-
-    def after_step(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` now, or once the step of the body running now has ended.
-
-        For a framework closing the request from inside its body (Flask before 3.1 tears
-        the request down when a ``stream_with_context`` body ends): the request's own
-        tokens must be reset after this step has reset its, or the step would restore the
-        request's scope on the server's thread.
-        """
-        if self._depth:
-            self._after_step.append(callback)
-        else:
-            callback()
-
-    def failed(self, exc: BaseException) -> None:
-        """The body raised ``exc``: capture it like a view error (once, in scope)."""
-        self._error = exc
-        if self._capture is not None and isinstance(exc, Exception):
-            self.run(self._capture, exc)
-
-    def finish(self) -> None:
-        """The response is done: capture the errors handed to Sentry that it did not take."""
-        with self._lock:
-            if self._finished:
-                return
-            self._finished = True
-        _settle(self._handed, self._error)
-
-    def iterate(self, body: Iterable[T]) -> ScopedBody[T]:
-        return ScopedBody(self, body)
-
-    def aiterate(self, body: AsyncIterable[T]) -> AsyncIterator[T]:
-        return _scoped_async_body(self, body)
-
-
-class ScopedBody(Generic[T]):
-    """A body iterated (and closed, WSGI-style) in the request's scope.
-
-    After an error the scope is finished only when the server closes the body: Sentry's
-    WSGI middleware reports the error between the two, and so links the one ``$exception``.
-    """
-
-    def __init__(self, stream: StreamScope, body: Iterable[T]) -> None:
-        self._stream = stream
-        self._body = body
-        self._iterator: Iterator[T] | None = None
-
-    def __iter__(self) -> ScopedBody[T]:
-        return self
-
-    def __next__(self) -> T:
-        try:
-            if self._iterator is None:
-                self._iterator = self._stream.run(self._body.__iter__)
-            return self._stream.run(self._iterator.__next__)
-        except StopIteration:
-            self._stream.finish()
-            raise
-        except BaseException as exc:
-            self._stream.failed(exc)
-            raise
-
-    def close(self) -> None:
-        try:
-            close = getattr(self._body, "close", None)
-            if callable(close):
-                self._stream.run(close)
-        finally:
-            self._stream.finish()
-
-
-async def _scoped_async_body(stream: StreamScope, body: AsyncIterable[T]) -> AsyncIterator[T]:
-    """An async body iterated in the request's scope. An async generator, so that when the
-    server drops it unfinished (a client gone), the event loop's finaliser still closes the
-    body in the scope. After an error the scope finishes at once: an ASGI server does not
-    close the body after it raised, and an outer Sentry middleware is accounted for."""
-    iterator: AsyncIterator[T] | None = None
-    try:
-        while True:
-            try:
-                if iterator is None:
-                    iterator = stream.run(body.__aiter__)
-                item = await stream.arun(iterator.__anext__)
-            except StopAsyncIteration:
-                return
-            except BaseException as exc:
-                stream.failed(exc)
-                raise
-            yield item
-    finally:
-        aclose = getattr(iterator, "aclose", None)
-        try:
-            if callable(aclose):
-                await stream.arun(aclose)
-        finally:
-            stream.finish()
 
 
 # -- uWSGI ---------------------------------------------------------------------------------

@@ -42,7 +42,6 @@ from typing import Any
 
 from posthog.integrations._common import (
     RequestInfo,
-    StreamScope,
     as_distinct_id,
     call_setting,
     capture_exception,
@@ -50,6 +49,7 @@ from posthog.integrations._common import (
     resolve_client,
     warn_if_uwsgi_without_threads,
 )
+from posthog.integrations._streaming import StreamScope
 
 __all__ = ["PosthogContextMiddleware", "request_info"]
 

@@ -24,7 +24,6 @@ from typing import Any
 
 from posthog.integrations._common import (
     RequestInfo,
-    StreamScope,
     as_distinct_id,
     call_setting,
     capture_exception,
@@ -32,6 +31,7 @@ from posthog.integrations._common import (
     resolve_client,
     warn_if_uwsgi_without_threads,
 )
+from posthog.integrations._streaming import StreamScope
 
 __all__ = ["PosthogFlask", "PosthogFlaskIntegration", "request_info"]
 
