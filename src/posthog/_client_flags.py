@@ -21,6 +21,7 @@ from posthog._flags.dedupe import CalledDedupe, dedupe_key
 from posthog.contexts import ContextScope, get_context_device_id, get_context_distinct_id
 
 if TYPE_CHECKING:
+    from posthog._delivery.stats import Reporter
     from posthog._flags.results import Evaluation
     from posthog._flags.service import FlagQuery, FlagService, Outcome
     from posthog._transport.base import Transport
@@ -60,6 +61,7 @@ class FlagsMixin:
         host: str
         api_key: str
         config: Any
+        _reporter: Reporter
 
         @property
         def debug(self) -> bool: ...
@@ -88,7 +90,8 @@ class FlagsMixin:
         service = self._flag_service
         if service is None:
             enable_local_evaluation, flag_definitions = self._flag_service_options
-            service = _service_module().FlagService(
+            engine = _service_module()
+            service = engine.FlagService(
                 transport=self.transport,
                 host=self.host,
                 api_key=self.api_key,
@@ -98,6 +101,7 @@ class FlagsMixin:
                 poll_interval=lambda: self._poll_interval,
                 enable_local_evaluation=enable_local_evaluation,
                 definitions=flag_definitions,
+                warn=engine.FlagLog(self._reporter),  # flag errors: the capture side's limit
             )
             self._flag_service = service
         return service
@@ -222,7 +226,9 @@ class FlagsMixin:
             return _nothing()
         fast = self._flags.local_values(query)
         if fast is not None:
-            return {"featureFlags": fast[0], "featureFlagPayloads": fast[1]}
+            # None marks a payload that is not JSON (spec 3.8); FlagsAndPayloads in
+            # posthog.types still says dict[str, str]
+            return {"featureFlags": fast[0], "featureFlagPayloads": fast[1]}  # type: ignore[typeddict-item]
         return flags_and_payloads(self._flags.many(query))
 
     def evaluate_flags(
@@ -483,20 +489,15 @@ def missing_id_record(key: str) -> FlagRecord:
 
 
 def flags_and_payloads(outcome: Outcome) -> FlagsAndPayloads:
-    """``get_all_flags_and_payloads``' answer: the values that resolved and their payloads.
+    """``get_all_flags_and_payloads``' answer: the values that resolved and their payloads
+    (JSON strings; ``None`` for one that is not valid JSON, spec 3.8).
 
     A failed remote call leaves only what local evaluation decided, ``{}`` when nothing
     was: never ``None``, which means a disabled client or no one to evaluate for (spec
     2.3/5.1: the bulk answer is built from the remote answer, empty after an error)."""
-    from posthog.types import decode_payload
-
     records = outcome.records
     values = {k: r.value for k, r in records.items() if r.value is not None}
-    payloads = {
-        k: r.payload
-        for k, r in records.items()
-        if r.value is not None and r.payload is not None and decode_payload(r.payload) is not None
-    }
+    payloads = _service_module().bulk_payloads(records)
     return {"featureFlags": values, "featureFlagPayloads": payloads}
 
 
@@ -523,7 +524,7 @@ def _to_result(record: FlagRecord) -> FeatureFlagResult:
         key=record.key,
         enabled=bool(value),
         variant=value if isinstance(value, str) else None,
-        # a local False keeps its "false" payload (spec 6.7); remote records have none
+        # a False keeps its payload: a local "false" one (spec 6.7), the server's (5.1)
         payload=decode_payload(record.payload),
         reason=record.reason,
         reason_code=record.reason_code,

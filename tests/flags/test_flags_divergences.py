@@ -55,14 +55,17 @@ def test_a_local_false_returns_its_false_payload_in_single_reads() -> None:
     }
 
 
-def test_a_remote_false_never_has_a_payload() -> None:
+def test_a_remote_false_keeps_its_payload_in_single_reads_only() -> None:
+    # the reference 7.91.1 returns the server's payload of a disabled flag from single
+    # reads (spec 5.1); bulk reads list only enabled flags' payloads (3.8)
     with backend() as b:
         record = v4_record("toggle", False, {"off": 1})
         b.flags_reply = lambda _r: Reply(200, flags_response(record))
         c = client(b.url, send=False)
-        assert c.get_feature_flag_payload("toggle", "u") is None
+        assert c.get_feature_flag_payload("toggle", "u") == {"off": 1}
         result = c.get_feature_flag_result("toggle", "u")
-        assert result is not None and result.get_value() is False and result.payload is None
+        assert result is not None and result.get_value() is False
+        assert result.payload == {"off": 1}
         assert c.get_all_flags_and_payloads("u") == {
             "featureFlags": {"toggle": False},
             "featureFlagPayloads": {},

@@ -16,8 +16,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from posthog._delivery.stats import Reporter
 from posthog._flags.flow import (
     BulkPlan,
+    FlagLog,
     FlagQuery,
     Outcome,
     bulk_answer,
@@ -66,8 +68,12 @@ class AsyncFlags:
         poll_interval: Callable[[], float],
         enable_local_evaluation: bool,
         definitions: str | Mapping[str, Any] | None,
+        warn: FlagLog | None = None,
     ) -> None:
         self.transport = transport
+        # flag errors are logged at the capture side's rate (its own limiter: the client
+        # builds this service without handing over its ``Reporter``)
+        self.warn = warn or FlagLog(Reporter())
         self.host = host.rstrip("/")
         self.api_key = api_key
         self.secret = secret
@@ -226,8 +232,8 @@ class AsyncFlags:
         try:
             response = await self.remote(query, [key])
         except Exception as exc:
-            return single_failed(key, exc, local)
-        return single_answer(key, response)
+            return single_failed(key, exc, local, self.warn)
+        return single_answer(key, response, self.warn)
 
     async def many(self, query: FlagQuery) -> Outcome:
         flagset = (await self.definitions()).flagset
@@ -237,7 +243,7 @@ class AsyncFlags:
         try:
             response = await self.remote(query, plan.ask)
         except Exception as exc:
-            return bulk_failed(plan, exc)
+            return bulk_failed(plan, exc, self.warn)
         return bulk_answer(plan, response)
 
     def local_only(self, query: FlagQuery) -> dict[str, FlagRecord]:
@@ -279,5 +285,6 @@ class AsyncFlags:
         try:
             return read_remote_config(await self.transport.request(request))
         except Exception as exc:
-            log.warning("[PostHog] remote config for %r failed (%s): %s", key, error_code(exc), exc)
+            code = error_code(exc)
+            self.warn(f"remote config {code}", f"remote config for {key!r} failed ({code}): {exc}")
             return None

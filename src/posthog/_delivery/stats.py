@@ -87,6 +87,12 @@ class Reporter:
             self._unlogged[key] = pending
         return due, pending
 
+    def limit(self, key: str, count: int = 1) -> tuple[bool, int]:
+        """The same limit for another module's log lines (flag errors): whether to log
+        ``key`` now, and how many occurred since its last line (this one included)."""
+        with self._lock:
+            return self._due(key, count)
+
     def warn(self, kind: str, detail: str) -> None:
         """A problem an event was admitted with (bad timestamp, unserialisable value...):
         one line per kind per minute, naming how many events had it since the last."""

@@ -8,10 +8,12 @@ say whether the server must be asked; ``single_answer``/``bulk_answer`` and
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import lru_cache
+from typing import Any, Protocol
 
 from posthog._flags.evaluator import evaluate, evaluate_all
 from posthog._flags.model import FlagSet
@@ -22,10 +24,13 @@ from posthog.types import FlagRecord
 __all__ = [
     "GO_REMOTE",
     "BulkPlan",
+    "FlagLog",
     "FlagQuery",
     "Outcome",
     "bulk_answer",
     "bulk_failed",
+    "bulk_payload",
+    "bulk_payloads",
     "failed_record",
     "from_local",
     "from_remote",
@@ -73,6 +78,32 @@ class BulkPlan:
     records: dict[str, FlagRecord]  # decided locally
     pending: dict[str, FlagRecord]  # the server decides these (their local record)
     ask: list[str] | None  # keys for ``/flags``; None asks for every flag
+
+
+class Limiter(Protocol):
+    """The client's log rate limiter (``posthog._delivery.stats.Reporter``)."""
+
+    def limit(self, key: str, count: int = 1) -> tuple[bool, int]: ...
+
+
+class FlagLog:
+    """Where flag call errors are logged: one line per error kind per minute (the capture
+    side's limiter), the next one naming how many were left out; every line while debug
+    logging is on (``debug=True``). Results and ``$feature_flag_error`` still carry each
+    error: only the log is limited, so a server that is down cannot flood it."""
+
+    def __init__(self, limiter: Limiter | None) -> None:
+        self._limiter = limiter  # None: every line (e.g. a service built without a client)
+
+    def __call__(self, kind: str, message: str) -> None:
+        if self._limiter is None or log.isEnabledFor(logging.DEBUG):
+            log.warning("[PostHog] %s", message)
+            return
+        due, count = self._limiter.limit("flags:" + kind)
+        if due:
+            left_out = count - 1
+            more = f" ({left_out} more with {kind} since the last line)" if left_out else ""
+            log.warning("[PostHog] %s%s", message, more)
 
 
 def make_subject(query: FlagQuery) -> Subject:
@@ -207,16 +238,16 @@ def single_local(
     return local, True
 
 
-def single_answer(key: str, response: RemoteResponse) -> FlagRecord:
+def single_answer(key: str, response: RemoteResponse, warn: FlagLog) -> FlagRecord:
     record = from_remote(key, response)
     if record.error:
-        log.warning("[PostHog] flag %r: %s", key, record.error)
+        warn(record.error, f"flag {key!r}: {record.error}")
     return record
 
 
-def single_failed(key: str, exc: Exception, local: FlagRecord | None) -> FlagRecord:
+def single_failed(key: str, exc: Exception, local: FlagRecord | None, warn: FlagLog) -> FlagRecord:
     code = error_code(exc)
-    log.warning("[PostHog] flag %r: remote evaluation failed (%s): %s", key, code, exc)
+    warn(code, f"flag {key!r}: remote evaluation failed ({code}): {exc}")
     return failed_record(key, code, local)
 
 
@@ -256,10 +287,37 @@ def bulk_answer(plan: BulkPlan, response: RemoteResponse) -> Outcome:
     return Outcome(records, error)
 
 
-def bulk_failed(plan: BulkPlan, exc: Exception) -> Outcome:
+def bulk_failed(plan: BulkPlan, exc: Exception, warn: FlagLog) -> Outcome:
     code = error_code(exc)
-    log.warning("[PostHog] remote flag evaluation failed (%s): %s", code, exc)
+    warn(code, f"remote flag evaluation failed ({code}): {exc}")
     records = dict(plan.records)
     for key, local in plan.pending.items():
         records[key] = failed_record(key, code, local)
     return Outcome(records, code, code == "quota_limited")
+
+
+def bulk_payloads(records: Mapping[str, FlagRecord]) -> dict[str, str | None]:
+    """``featureFlagPayloads`` of a bulk answer (spec 3.8): each record with a value and
+    a payload - from the server only when enabled - as ``bulk_payload`` gives it."""
+    return {
+        key: bulk_payload(record.payload)
+        for key, record in records.items()
+        if record.payload is not None
+        and record.value is not None
+        and (record.value or record.locally_evaluated)
+    }
+
+
+@lru_cache(maxsize=1024)  # the same few definition strings, read by every bulk call
+def bulk_payload(payload: str) -> str | None:
+    """A payload as bulk getters return it (spec 3.8): the JSON string when it is valid
+    JSON (``NaN``/``Infinity`` are not), else ``None``; the key is listed either way."""
+    try:
+        json.loads(payload, parse_constant=_not_json)
+    except (ValueError, RecursionError):
+        return None
+    return payload
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")

@@ -195,14 +195,20 @@ def _record(key: str, raw: Any) -> RemoteFlag:
         if typed is None or typed is False:
             value = False
         elif typed is True or isinstance(typed, str):
-            value = typed
+            value = _variant_or(typed, True)
         else:  # a number or an object: enabled, the value is the payload
             value = True
             payload = json.dumps(typed, separators=(",", ":"))
     else:
-        variant = raw.get("variant")
-        value = variant if isinstance(variant, str) else bool(raw.get("enabled"))
-    return RemoteFlag(key, value, payload if value else None, **common)
+        value = _variant_or(raw.get("variant"), bool(raw.get("enabled")))
+    # A disabled flag keeps its payload: single reads return it (spec 5.1, "remote keeps
+    # the server payload"); bulk getters leave disabled flags' payloads out (spec 3.8).
+    return RemoteFlag(key, value, payload, **common)
+
+
+def _variant_or(variant: Any, enabled: bool) -> bool | str:
+    """``variant or enabled``: an empty variant string is no variant (spec 5.1)."""
+    return variant if isinstance(variant, str) and variant else enabled
 
 
 def _legacy(data: Mapping[str, Any]) -> dict[str, RemoteFlag]:
@@ -218,7 +224,9 @@ def _legacy(data: Mapping[str, Any]) -> dict[str, RemoteFlag]:
         payload = payloads.get(key) if isinstance(payloads, Mapping) else None
         if payload is not None and not isinstance(payload, str):
             payload = json.dumps(payload, separators=(",", ":"))
-        out[key] = RemoteFlag(key, value, payload if value else None)
+        if isinstance(value, str):
+            value = _variant_or(value, True)
+        out[key] = RemoteFlag(key, value, payload)
     return out
 
 

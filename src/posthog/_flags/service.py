@@ -18,10 +18,13 @@ from posthog._flags.evaluator import evaluate_all, evaluate_person, payload_for
 from posthog._flags.flow import (
     GO_REMOTE,
     BulkPlan,
+    FlagLog,
     FlagQuery,
     Outcome,
     bulk_answer,
     bulk_failed,
+    bulk_payload,
+    bulk_payloads,
     from_local,
     from_remote,
     make_subject,
@@ -47,9 +50,11 @@ from posthog.contexts import get_context_device_id
 from posthog.types import FlagRecord
 
 __all__ = [
+    "FlagLog",
     "FlagQuery",
     "FlagService",
     "Outcome",
+    "bulk_payloads",
     "from_local",
     "from_remote",
     "make_subject",
@@ -82,8 +87,10 @@ class FlagService:
         poll_interval: Callable[[], float],
         enable_local_evaluation: bool,
         definitions: str | Mapping[str, Any] | None,
+        warn: FlagLog | None = None,
     ) -> None:
         self.transport = transport
+        self.warn = warn or FlagLog(None)
         self.host = host
         self.api_key = api_key
         self.secret = secret
@@ -220,8 +227,8 @@ class FlagService:
         try:
             response = self.remote(query, [key])
         except Exception as exc:
-            return single_failed(key, exc, local)
-        return single_answer(key, response)
+            return single_failed(key, exc, local, self.warn)
+        return single_answer(key, response, self.warn)
 
     def fast(self, key: str, distinct_id: Any, options: Mapping[str, Any]) -> Evaluation | None:
         """The hot path of a single read: a conclusive local ``Evaluation``, or ``None``
@@ -252,7 +259,7 @@ class FlagService:
         ev = evaluate_person(flagset, flag, given, distinct_id, device)
         return None if ev.reason in GO_REMOTE else ev
 
-    def local_values(self, query: FlagQuery) -> tuple[dict[str, Any], dict[str, str]] | None:
+    def local_values(self, query: FlagQuery) -> tuple[dict[str, Any], dict[str, str | None]] | None:
         """Bulk hot path: values and payload strings when local evaluation decides every
         flag (or the call is local-only); ``None`` when the full path is needed."""
         flagset = self.definitions().flagset
@@ -260,7 +267,7 @@ class FlagService:
             return None
         only_local = self._local_only(query)
         values: dict[str, Any] = {}
-        payloads: dict[str, str] = {}
+        payloads: dict[str, str | None] = {}
         for key, ev in evaluate_all(flagset, make_subject(query), query.keys).items():
             if ev.reason in GO_REMOTE:
                 if not only_local:
@@ -268,7 +275,7 @@ class FlagService:
                 continue
             values[key] = ev.value
             if ev.payload is not None:
-                payloads[key] = ev.payload
+                payloads[key] = bulk_payload(ev.payload)
         return values, payloads
 
     def many(self, query: FlagQuery) -> Outcome:
@@ -280,7 +287,7 @@ class FlagService:
         try:
             response = self.remote(query, plan.ask)
         except Exception as exc:
-            return bulk_failed(plan, exc)
+            return bulk_failed(plan, exc, self.warn)
         return bulk_answer(plan, response)
 
     def remote(self, query: FlagQuery, keys: Sequence[str] | None) -> RemoteResponse:
@@ -298,5 +305,6 @@ class FlagService:
                 self.transport, self.host, self.api_key, self.secret, key, self.timeout
             )
         except Exception as exc:
-            log.warning("[PostHog] remote config for %r failed (%s): %s", key, error_code(exc), exc)
+            code = error_code(exc)
+            self.warn(f"remote config {code}", f"remote config for {key!r} failed ({code}): {exc}")
             return None
