@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 
@@ -24,6 +25,7 @@ import posthog
 from posthog._flags.poller import DefinitionLoader, Poller
 from posthog._flags.store import DefinitionStore
 from posthog._transport import HTTPTransport
+from support.held import HeldReplies
 from support.recording_server import Recorded, Reply
 
 DEFS = definitions(flag("on", cond(rollout=100)))
@@ -85,13 +87,19 @@ def test_repeated_auth_failures_back_off_instead_of_hammering(status: int) -> No
         b.definitions_reply = lambda _r: Reply(status, {"detail": "no"})
         c = client(b.url, secret_key=SECRET, send=False, poll_interval=0.02)
         c.load_feature_flags()
-        # Every 20 ms would be 25 requests in half a second; backed off (20, 40, 80, 160,
-        # 320 ms) it is about 5, and flag calls meanwhile do not add retries of their own.
-        deadline = time.monotonic() + 0.5
-        while time.monotonic() < deadline:
+        # Flag calls all along, while the poller keeps polling (bounded, not timed)
+        deadline = time.monotonic() + 10
+        while len(b.definition_calls()) < 5 and time.monotonic() < deadline:
             assert c.get_feature_flag("on", "u", only_evaluate_locally=True) is None
-            assert not b.wait(_defs_count(10), timeout=0.02)
-        assert len(b.definition_calls()) >= 4  # it did keep polling
+            b.wait(_defs_count(5), timeout=0.01)
+        arrivals = [r.at for r in b.definition_calls()][:5]
+        assert len(arrivals) == 5  # it did keep polling
+        # Each gap is at least the backed-off interval (20, 40, 80, 160 ms), not every
+        # 20 ms, and no flag call squeezed in a retry of its own. Lower bounds only: a
+        # slow machine makes the gaps longer, never shorter.
+        gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+        for gap, backed_off in zip(gaps, [0.02, 0.04, 0.08, 0.16], strict=True):
+            assert gap >= backed_off - 0.001, gaps
 
 
 def test_404_falls_back_to_the_legacy_endpoint() -> None:
@@ -186,6 +194,8 @@ def test_a_forked_child_restarts_polling_and_sees_changed_definitions() -> None:
 
         def child() -> bool:  # no poller thread survived the fork
             c.poll_interval = 0.05
+            # Definitions are loaded, so no flag call waits for a poll: waiting for the
+            # child's poller needs the store (the public API has no such wait).
             store = c._flags.store
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline:
@@ -202,17 +212,24 @@ def test_a_forked_child_restarts_polling_and_sees_changed_definitions() -> None:
 
 
 def test_slow_definitions_never_hold_a_flag_call_past_its_timeout() -> None:
-    with backend(DEFS) as b:
-        b.definitions_reply = lambda _r: Reply(200, DEFS, delay=3)
+    held = HeldReplies(lambda _r: Reply(200, DEFS))
+    with backend(DEFS) as b, held:
+        b.definitions_reply = held
         b.flags_reply = lambda _r: Reply(200, {"flags": {"on": {"key": "on", "enabled": True}}})
         c = client(b.url, secret_key=SECRET, send=False, feature_flags_request_timeout_seconds=0.3)
-        start = time.monotonic()
         result = c.get_feature_flag_result("on", "u")
-        assert time.monotonic() - start < 2.0
         assert result is not None and result.get_value() is True
         assert result.locally_evaluated is False  # answered remotely while the load was slow
-        assert c._flags.store.wait_loaded(10)  # a bounded wait for the background load
-        assert c.get_feature_flag_result("on", "u").locally_evaluated is True  # type: ignore[union-attr]
+        assert held.wait_arrived(1)
+        assert held.still_held == 1  # the call came back while the definitions were held
+        held.release()
+        deadline = time.monotonic() + 10
+        while c.feature_flag_definitions() is None and time.monotonic() < deadline:
+            # a flag call waits (up to its timeout) for the load in flight
+            c.get_feature_flag("on", "u", only_evaluate_locally=True)
+        later = c.get_feature_flag_result("on", "u")
+        assert later is not None and later.locally_evaluated is True
+        assert len(b.definition_calls()) == 1 and len(b.flag_calls()) == 1
 
 
 def test_poll_interval_changes_a_running_client() -> None:
