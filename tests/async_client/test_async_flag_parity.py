@@ -50,7 +50,20 @@ SCRIPT: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
     ("get_all_flags", ("malformed-2",), {}),
     ("get_feature_flag_result", ("beta", "html-1"), {}),
     ("get_all_flags_and_payloads", ("html-2",), {}),
+    # an empty variant is no variant; a disabled flag's payload; a payload not JSON
+    ("get_feature_flag_result", ("empty", "edge-1"), {}),
+    ("get_feature_flag_payload", ("toggle", "edge-2"), {"send_feature_flag_events": True}),
+    ("get_all_flags_and_payloads", ("edge-3",), {"flag_keys_to_evaluate": ["empty", "broken"]}),
 ]
+
+EDGE_REPLY = {
+    "flags": {
+        "empty": {"key": "empty", "enabled": True, "variant": ""},
+        "toggle": {"key": "toggle", "enabled": False, "metadata": {"payload": '"off"'}},
+        "broken": {"key": "broken", "enabled": True, "metadata": {"payload": "{not json"}},
+    },
+    "requestId": "req-edge",
+}
 
 
 def _with_false_payload() -> dict[str, Any]:
@@ -72,6 +85,8 @@ def respond(rec: Recorded) -> Reply:
         ident = str(body["distinct_id"])
         if ident.startswith("bad"):
             return Reply(500, {"detail": "boom"})
+        if ident.startswith("edge"):
+            return Reply(200, EDGE_REPLY)
         if ident.startswith("html"):
             return Reply(200, "<html>sign in</html>")
         if ident.startswith("malformed"):
@@ -138,6 +153,13 @@ def test_sync_and_async_clients_answer_alike() -> None:
     assert ("u2", "beta") in reported and ("u6", "everyone") in reported
     answers = dict(zip([(m, a) for m, a, _kw in SCRIPT], async_answers, strict=True))
     assert answers[("get_feature_flag_payload", ("local-flag", "u7"))] == {"discount": 0}
+    empty = answers[("get_feature_flag_result", ("empty", "edge-1"))]
+    assert empty.get_value() is True and empty.variant is None
+    assert answers[("get_feature_flag_payload", ("toggle", "edge-2"))] == "off"
+    assert answers[("get_all_flags_and_payloads", ("edge-3",))] == {
+        "featureFlags": {"empty": True, "broken": True},
+        "featureFlagPayloads": {"broken": None},
+    }
     assert answers[("get_feature_flag_result", ("beta", "malformed-1"))].get_value() is False
     assert answers[("get_feature_flag_result", ("beta", "html-1"))].error == "unknown_error"
     local_only = dict(next(props for ident, props in async_called if ident == "u10"))
