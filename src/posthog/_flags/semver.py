@@ -56,14 +56,18 @@ def _interval(low: Version, high: Version) -> Callable[[Version], bool]:
 
 
 def _tilde(text: str) -> Callable[[Version], bool] | None:
-    low = parse_version(text.lstrip().lstrip("~"))
+    """``1.2.3`` means [1.2.3, 1.3.0). The value is a bare version: ``~1.2.3`` is invalid
+    to the reference (the server decides), so the ``~`` is not stripped here."""
+    low = parse_version(text)
     if low is None:
         return None
     return _interval(low, (low[0], low[1] + 1, 0))
 
 
 def _caret(text: str) -> Callable[[Version], bool] | None:
-    low = parse_version(text.lstrip().lstrip("^"))
+    """``1.2.3`` means [1.2.3, 2.0.0), ``0.2.3`` [0.2.3, 0.3.0), ``0.0.3`` [0.0.3, 0.0.4);
+    a leading ``^`` makes the value invalid, as for ``_tilde``."""
+    low = parse_version(text)
     if low is None:
         return None
     major, minor, patch = low
