@@ -54,7 +54,7 @@ class RemoteFlag:
 
     key: str
     value: bool | str | None  # None: failed; False: disabled, or malformed (spec 3.8)
-    payload: str | None  # JSON string
+    payload: str | None  # JSON string; a disabled flag keeps its own (spec 5.1)
     reason_code: str | None = None
     description: str | None = None
     condition_index: int | None = None
