@@ -228,7 +228,7 @@ class FlagsMixin:
         if fast is not None:
             # None marks a payload that is not JSON (spec 3.8); FlagsAndPayloads in
             # posthog.types still says dict[str, str]
-            return {"featureFlags": fast[0], "featureFlagPayloads": fast[1]}  # type: ignore[typeddict-item]
+            return {"featureFlags": fast[0], "featureFlagPayloads": fast[1]}
         return flags_and_payloads(self._flags.many(query))
 
     def evaluate_flags(

@@ -97,7 +97,7 @@ class FeatureFlagError:
 
 class FlagsAndPayloads(TypedDict):
     featureFlags: dict[str, FlagValue] | None
-    featureFlagPayloads: dict[str, str] | None
+    featureFlagPayloads: dict[str, str | None] | None
 
 
 def decode_payload(payload: str | None) -> Any:
