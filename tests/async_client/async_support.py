@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from support.held import HeldReplies
 from support.recording_server import Recorded, RecordingServer, Reply
 
 Responder = Callable[[Recorded], Reply]
@@ -74,13 +75,9 @@ class LoopTurns:
             pass
 
 
-class Hold:
-    """``answer``, but the requests ``holds`` picks wait until ``release()``: a server that
-    answers only once the client has had to go on without it.
-
-    A request still held after ``patience`` is answered anyway and counted in
-    ``ran_out``: a client that waited for it shows up there (and gets the answer).
-    """
+class Hold(HeldReplies):
+    """The shared :class:`support.held.HeldReplies` (patience 10 s) under this package's
+    names: ``held`` requests, ``wait_held``."""
 
     def __init__(
         self,
@@ -88,31 +85,15 @@ class Hold:
         holds: Callable[[Recorded], bool] = lambda rec: True,
         patience: float = 10.0,
     ) -> None:
-        self.answer = answer
-        self.holds = holds
-        self.patience = patience
-        self.held = 0
-        self.ran_out = 0
-        self._released = threading.Event()
-        self._cond = threading.Condition()
+        super().__init__(answer, holds, patience)
 
-    def __call__(self, rec: Recorded) -> Reply:
-        if self.holds(rec):
-            with self._cond:
-                self.held += 1
-                self._cond.notify_all()
-            if not self._released.wait(self.patience):
-                with self._cond:
-                    self.ran_out += 1
-        return self.answer(rec)
+    @property
+    def held(self) -> int:
+        return self.arrived
 
     def wait_held(self, count: int, timeout: float = 5.0) -> bool:
         """Until ``count`` requests are being (or have been) held."""
-        with self._cond:
-            return self._cond.wait_for(lambda: self.held >= count, timeout)
-
-    def release(self) -> None:
-        self._released.set()
+        return self.wait_arrived(count, timeout)
 
 
 def roomy(server: RecordingServer) -> RecordingServer:
