@@ -25,7 +25,7 @@ from posthog._flags.coerce import (
 )
 from posthog._flags.context import Context, ValueTest
 from posthog._flags.dates import parse_date_filter, parse_property_date
-from posthog._flags.regex_compat import plain_ascii, translate
+from posthog._flags.regex_compat import plain_ascii, server_pattern, translate
 from posthog._flags.results import MISSING, UNSUPPORTED, MatchResult, Unresolved
 from posthog._flags.semver import SEMVER_OPERATORS, compile_semver, parse_property_version
 
@@ -178,8 +178,20 @@ def _compile_quietly(pattern: str) -> re.Pattern[str] | None:
         return None
 
 
+def _pattern_text(value: Any) -> str:
+    """A regex filter that is not a string is read with Python's ``str()``, as the
+    reference does: ``None`` is the pattern ``None``, ``True`` is ``True``, a list is its
+    Python repr (``['a', 'b']``, a character class) -- never the JSON text."""
+    if isinstance(value, str):
+        return value
+    try:
+        return str(value)
+    except ValueError as exc:  # an integer too long to print
+        raise InvalidFilter("unprintable regex filter") from exc
+
+
 def _regex(value: Any, negate: bool, deferred_result: Unresolved, bad: Unresolved) -> ValueTest:
-    pattern_text = filter_text(value, str)
+    pattern_text = _pattern_text(value)
 
     def fixed(answer: bool) -> ValueTest:
         """Empty or invalid pattern: the answer needs a property with JSON text."""
@@ -188,9 +200,10 @@ def _regex(value: Any, negate: bool, deferred_result: Unresolved, bad: Unresolve
     if pattern_text == "":
         return fixed(not negate)
     plan = translate(pattern_text)
-    compiled = _compile_quietly(plan.pattern)
     if plan.deferred is not None:
-        # Only the server can say; our dev server (server_side) trusts Python ``re``.
+        # Only the server can say; our dev server (server_side) trusts Python 3.11+ ``re``.
+        python = server_pattern(pattern_text)
+        compiled = _compile_quietly(python) if python is not None else None
         server_search = compiled.search if compiled is not None else None
 
         def deferred_test(v: Any, ctx: Context) -> MatchResult:
@@ -204,6 +217,7 @@ def _regex(value: Any, negate: bool, deferred_result: Unresolved, bad: Unresolve
             return (server_search(text) is None) if negate else (server_search(text) is not None)
 
         return deferred_test
+    compiled = _compile_quietly(plan.pattern)
     if compiled is None:
         return fixed(False)
     search = compiled.search
