@@ -231,7 +231,8 @@ def test_a_payload_that_is_not_json_reads_as_none_in_single_and_bulk_calls() -> 
     for only_local in (False, True):
         both = c.get_all_flags_and_payloads("u", only_evaluate_locally=only_local)
         assert both["featureFlags"] == {"broken": True, "good": True}
-        assert both["featureFlagPayloads"] == {"good": '{"ok": 1}'}
+        # bulk: every key with a payload, None where it is not JSON (as the reference)
+        assert both["featureFlagPayloads"] == {"broken": None, "good": '{"ok": 1}'}
 
 
 def test_disabled_client_answers_none_without_work() -> None:

@@ -18,7 +18,6 @@ from typing import Any
 from posthog._flags.context import Matcher
 from posthog._flags.matchers import CohortCompiler, compile_filter
 from posthog._flags.results import UNSUPPORTED, Evaluation, Reason, Unresolved
-from posthog.types import decode_payload
 
 __all__ = ["EMPTY_FLAGSET", "Condition", "FlagDefinition", "FlagSet", "parse_definitions"]
 
@@ -143,8 +142,9 @@ def _percentage(value: Any) -> float | None:
 
 
 def _payloads(filters: Mapping[str, Any]) -> Mapping[str, str]:
-    """Payload JSON strings by value key. A string that is not JSON (or decodes to null)
-    is left out once here, so single and bulk reads alike answer ``None`` for it."""
+    """Payload JSON strings by value key, as the definitions give them. Single reads
+    decode them (not JSON, or null: ``None``); bulk reads list every key, with ``None``
+    for a string that is not JSON (spec 3.8)."""
     raw = filters.get("payloads")
     if not isinstance(raw, Mapping):
         return _EMPTY
@@ -153,8 +153,7 @@ def _payloads(filters: Mapping[str, Any]) -> Mapping[str, str]:
         if value is None:
             continue
         text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-        if decode_payload(text) is not None:
-            out[str(key)] = text
+        out[str(key)] = text
     return MappingProxyType(out)
 
 
