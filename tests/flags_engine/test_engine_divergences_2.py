@@ -15,7 +15,7 @@ from flagengine_builders import op
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from posthog._flags.regex_compat import server_pattern
+from posthog._flags.regex_python import server_pattern
 
 UNSUPPORTED = "unsupported_definition"
 

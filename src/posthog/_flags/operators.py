@@ -25,7 +25,8 @@ from posthog._flags.coerce import (
 )
 from posthog._flags.context import Context, ValueTest
 from posthog._flags.dates import parse_date_filter, parse_property_date
-from posthog._flags.regex_compat import plain_ascii, server_pattern, translate
+from posthog._flags.regex_compat import plain_ascii, translate
+from posthog._flags.regex_python import server_pattern
 from posthog._flags.results import MISSING, UNSUPPORTED, MatchResult, Unresolved
 from posthog._flags.semver import SEMVER_OPERATORS, compile_semver, parse_property_version
 
