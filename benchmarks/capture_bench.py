@@ -4,7 +4,8 @@ Figures (printed, never asserted):
   * caller cost of one capture() with a realistic 10-property event (median µs)
   * end-to-end events/s until a loopback server has received 100,000 events
   * memory per queued event (RSS growth with 100,000 events queued, no consumer)
-  * import time of the package (median over fresh interpreters, both from a bytecode cache)
+  * import time of the package, and import + first client + first capture (median over
+    fresh interpreters, both from a bytecode cache)
 
 The reference runs from a throwaway virtualenv, never the project's own:
   python3 -m venv benchmarks/.refvenv && benchmarks/.refvenv/bin/pip install posthog==7.91.1
@@ -99,7 +100,15 @@ def run_child(python: Path, mode: str, url: str, n: int, env: dict[str, str]) ->
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def import_ms(python: Path, env: dict[str, str], runs: int = 9) -> float:
+FIRST_CAPTURE = (
+    "from posthog import Posthog\n"
+    "c = Posthog('phc', host='http://127.0.0.1:9', send=False)\n"
+    "c.capture('first', distinct_id='d', properties={'a': 1})"
+)
+
+
+def import_ms(python: Path, env: dict[str, str], runs: int = 9) -> tuple[float, float]:
+    """(``import posthog``, import + first client + first capture), ms over ``pass``."""
     # Both sides import from a bytecode cache, as after ``pip install`` (which compiles):
     # with PYTHONDONTWRITEBYTECODE set, our source tree would be recompiled on every run
     # while the reference's installed .pyc files are used.
@@ -114,7 +123,8 @@ def import_ms(python: Path, env: dict[str, str], runs: int = 9) -> float:
             times.append(time.perf_counter() - t0)
         return statistics.median(times)
 
-    return (wall("import posthog") - wall("pass")) * 1000
+    base = wall("pass")
+    return (wall("import posthog") - base) * 1000, (wall(FIRST_CAPTURE) - base) * 1000
 
 
 def measure(python: Path, env: dict[str, str], n: int, sink: Any) -> dict[str, float]:
@@ -126,11 +136,13 @@ def measure(python: Path, env: dict[str, str], n: int, sink: Any) -> dict[str, f
     elapsed = time.perf_counter() - t0
     e2e = (sink.count / elapsed) if received else float("nan")
     mem = run_child(python, "memory", sink.url, n, env)["bytes_per_event"]
+    imported, first = import_ms(python, env)
     return {
         "caller_us": caller,
         "events_per_s": e2e,
         "bytes_per_event": mem,
-        "import_ms": import_ms(python, env),
+        "import_ms": imported,
+        "first_ms": first,
     }
 
 
@@ -155,12 +167,15 @@ def main() -> None:
     else:
         print(f"(reference venv missing at {REF_PY}; see the docstring)")
     sink.close()
-    header = f"{'':18}{'caller µs':>12}{'events/s':>12}{'B/queued':>12}{'import ms':>12}"
+    header = (
+        f"{'':18}{'caller µs':>12}{'events/s':>12}{'B/queued':>12}{'import ms':>12}"
+        f"{'1st capture':>13}"
+    )
     print(header)
     for name, r in results.items():
         print(
             f"{name:18}{r['caller_us']:12.2f}{r['events_per_s']:12.0f}"
-            f"{r['bytes_per_event']:12.0f}{r['import_ms']:12.1f}"
+            f"{r['bytes_per_event']:12.0f}{r['import_ms']:12.1f}{r['first_ms']:13.1f}"
         )
     if len(results) == 2:
         ours, ref = results["hogwire"], results["reference 7.91.1"]
@@ -169,6 +184,7 @@ def main() -> None:
         print(f"  throughput       {ours['events_per_s'] / ref['events_per_s']:.1f}x higher")
         print(f"  memory per event {ref['bytes_per_event'] / ours['bytes_per_event']:.1f}x smaller")
         print(f"  import time      {ref['import_ms'] / ours['import_ms']:.1f}x faster")
+        print(f"  import + 1st capture {ref['first_ms'] / ours['first_ms']:.1f}x faster")
 
 
 if __name__ == "__main__":
