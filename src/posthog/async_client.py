@@ -31,7 +31,8 @@ from posthog._async.core import AsyncCore, bind_options
 from posthog._async.delivery import AsyncDelivery
 from posthog._async.flags import AsyncFlags
 from posthog._async.sender import AsyncSender
-from posthog._client_flags import _nothing, flags_and_payloads, match_payload, payload_of
+from posthog._flags.answers import flags_and_payloads, match_payload, payload_of
+from posthog._flags.answers import no_flags as _nothing
 from posthog._transport.asynchronous import AsyncTransport, default_transport
 from posthog._transport.base import Transport
 from posthog.client import Client

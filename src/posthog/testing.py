@@ -36,7 +36,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from posthog._client_flags import _nothing, _to_result, event_flag_request
+from posthog._client_flag_events import event_flag_request
+from posthog._flags.answers import no_flags as _nothing
+from posthog._flags.answers import to_result as _to_result
 from posthog._flags.events import event_flag_properties
 from posthog._transport.base import Request, Response
 from posthog.client import Client

@@ -13,7 +13,7 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 from posthog._async.delivery import AsyncDelivery
-from posthog._client_flags import event_flag_request
+from posthog._client_flag_events import event_flag_request
 from posthog._delivery.stats import DropReason
 from posthog._delivery.worker import Lane
 from posthog._flags.events import event_flag_properties
