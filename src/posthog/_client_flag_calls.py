@@ -61,8 +61,9 @@ _OPTIONS = frozenset(
 class FlagCallsMixin:
     if TYPE_CHECKING:
         disabled: bool
-        disable_geoip: bool
         _flag_called: CalledDedupe
+
+        def _geoip(self, value: Any) -> bool: ...
 
         @property
         def _flags(self) -> FlagService: ...
@@ -78,14 +79,13 @@ class FlagCallsMixin:
             raise TypeError(f"unexpected flag option(s): {sorted(unknown)}")
         ident = distinct_id if distinct_id is not None else get_context_distinct_id()
         device = options.get("device_id")
-        geoip = options.get("disable_geoip")
         query: FlagQuery = flag_engine().FlagQuery(
             ident,
             dict(options.get("groups") or {}),
             dict(options.get("person_properties") or {}),
             {k: dict(v or {}) for k, v in (options.get("group_properties") or {}).items()},
             bool(options.get("only_evaluate_locally")),
-            bool(self.disable_geoip if geoip is None else geoip),
+            self._geoip(options.get("disable_geoip")),
             device if device is not None else get_context_device_id(),
             None if keys is None else [str(k) for k in keys],
         )

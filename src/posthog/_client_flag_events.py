@@ -28,7 +28,8 @@ log = logging.getLogger("posthog")
 
 class EventFlagsMixin:
     if TYPE_CHECKING:
-        disable_geoip: bool
+
+        def _geoip(self, value: Any) -> bool: ...
 
         @property
         def debug(self) -> bool: ...
@@ -85,14 +86,11 @@ class EventFlagsMixin:
             dict(opts.get("person_properties") or {}),
             dict(opts.get("group_properties") or {}),
             local_only,
-            self._geoip_flag(call.disable_geoip),
+            self._geoip(call.disable_geoip),
             get_context_device_id(),
             opts.get("flag_keys_filter"),
         )
         return query
-
-    def _geoip_flag(self, value: Any) -> bool:
-        return bool(self.disable_geoip if value is None else value)
 
 
 def event_flag_request(
