@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.test import AsyncClient, override_settings
 from django.test import Client as DjangoClient
 from django.urls import path
-from integration_support import TRACING, configure_django, events_named
+from integration_support import TRACING, configure_django, django_database, events_named
 
 import posthog
 from posthog import Posthog
@@ -27,13 +27,30 @@ MIDDLEWARE = "posthog.integrations.django.PosthogContextMiddleware"
 _barrier: list[threading.Barrier] = []
 
 
+class UnreadableEmailUser:
+    """A custom user model whose ``email`` fails to load."""
+
+    pk = "unreadable"
+    is_authenticated = True
+
+    @property
+    def email(self) -> str:
+        raise RuntimeError("email column missing")
+
+
 def fake_auth(get_response: Any) -> Any:
-    """Stands in for AuthenticationMiddleware: ``X-User`` header -> ``request.user``."""
+    """Stands in for AuthenticationMiddleware: ``X-User`` header -> ``request.user``, with
+    the ``X-Email`` header as its ``email`` when sent (``!`` for an unreadable one)."""
 
     def middleware(request: HttpRequest) -> HttpResponse:
         name = request.headers.get("X-User")
-        user = SimpleNamespace(pk=name, is_authenticated=bool(name))
-        request.user = user  # type: ignore[assignment]
+        email = request.headers.get("X-Email")
+        user: Any = SimpleNamespace(pk=name, is_authenticated=bool(name))
+        if email == "!":
+            user = UnreadableEmailUser()
+        elif email is not None:
+            user.email = email
+        request.user = user
 
         async def auser() -> Any:
             return user
@@ -272,3 +289,138 @@ def test_mw_distinct_id_setting_failure_names_that_setting(
     )
     warnings = [r for r in records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and "POSTHOG_MW_DISTINCT_ID" in warnings[0].getMessage()
+
+
+# -- email, $raw_user_agent and the properties map -----------------------------------------
+def test_email_tag_only_for_an_authenticated_user_with_a_readable_email(
+    server: RecordingServer, client: Posthog
+) -> None:
+    requests = {
+        "with-email": {"X-User": "e1", "X-Email": "ada@example.com"},
+        "empty-email": {"X-User": "e2", "X-Email": ""},
+        "no-email-attribute": {"X-User": "e3"},
+        "anonymous": {"X-Email": "anon@example.com"},  # is_authenticated is False
+        "unreadable-email": {"X-Email": "!"},
+    }
+    with configured(client, POSTHOG_MW_EXTRA_TAGS=lambda request: {"case": request.GET["case"]}):
+        for case, headers in requests.items():
+            response = DjangoClient().get(f"/purchase/?case={case}", headers=headers)
+            assert response.status_code == 200  # reading the user never breaks the request
+    events = events_named(server, client, "purchase", len(requests))
+    emails = {e["properties"]["case"]: e["properties"].get("email") for e in events}
+    assert emails == {case: None for case in requests} | {"with-email": "ada@example.com"}
+    persons = {e["properties"]["case"]: e["distinct_id"] for e in events}
+    assert persons["unreadable-email"] == "unreadable"  # its pk is still the person
+
+
+def test_raw_user_agent_is_the_header_as_sent_next_to_user_agent(
+    server: RecordingServer, client: Posthog
+) -> None:
+    agent = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+    with configured(client):
+        DjangoClient().get("/purchase/", headers={"User-Agent": agent})
+        DjangoClient().get("/purchase/", headers={"User-Agent": ""})
+    sent, empty = sorted(
+        events_named(server, client, "purchase", 2),
+        key=lambda e: "$user_agent" not in e["properties"],
+    )
+    assert sent["properties"]["$raw_user_agent"] == sent["properties"]["$user_agent"] == agent
+    assert "$raw_user_agent" in sent["properties"]["$context_tags"]
+    assert "$raw_user_agent" not in empty["properties"] and "$user_agent" not in empty["properties"]
+
+
+def rename_and_drop(tags: dict[str, Any]) -> dict[str, Any]:
+    """A map that shows what it was given, drops ``$ip`` and renames ``tenant``."""
+    kept = {k: v for k, v in tags.items() if k not in ("$ip", "tenant")}
+    return {**kept, "organisation": tags["tenant"], "map_saw": sorted(tags)}
+
+
+def test_properties_map_sees_the_final_tags_and_its_result_is_applied(
+    server: RecordingServer, client: Posthog
+) -> None:
+    with configured(
+        client,
+        POSTHOG_MW_EXTRA_PROPERTIES=lambda request: {"tenant": "acme", "email": "extra@wins"},
+        POSTHOG_MW_PROPERTIES_MAP=rename_and_drop,
+    ):
+        DjangoClient().get(
+            "/purchase/", headers={**TRACING, "X-User": "m1", "X-Email": "user@example.com"}
+        )
+    [event] = events_named(server, client, "purchase", 1)
+    props = event["properties"]
+    request_tags = ["$current_url", "$request_method", "$request_path", "$ip", "$user_agent"]
+    assert props["map_saw"] == sorted([*request_tags, "$raw_user_agent", "email", "tenant"])
+    assert props["email"] == "extra@wins"  # extra tags come after the request's own
+    assert props["organisation"] == "acme" and "tenant" not in props and "$ip" not in props
+    assert props["$raw_user_agent"] == "pytest-agent/1.0"
+    assert props["cart_size"] == 3  # tags the view adds later are not the map's business
+    assert event["distinct_id"] == "m1" and props["$session_id"] == "sess-1"
+
+
+def test_tag_map_alias_and_the_new_name_winning(server: RecordingServer, client: Posthog) -> None:
+    with configured(client, POSTHOG_MW_TAG_MAP=lambda tags: {"mapped_by": "alias"}):
+        DjangoClient().get("/purchase/")
+    with configured(
+        client,
+        POSTHOG_MW_TAG_MAP=lambda tags: {"mapped_by": "alias"},
+        POSTHOG_MW_PROPERTIES_MAP=lambda tags: {"mapped_by": "new name"},
+    ):
+        DjangoClient().get("/purchase/")
+    events = events_named(server, client, "purchase", 2)
+    assert sorted(e["properties"]["mapped_by"] for e in events) == ["alias", "new name"]
+    assert all("$request_path" not in e["properties"] for e in events)  # the map's dict only
+
+
+def test_failing_or_non_dict_properties_map_keeps_the_tags_and_warns_once(
+    server: RecordingServer, client: Posthog, caplog: Any
+) -> None:
+    def raises(tags: dict[str, Any]) -> dict[str, Any]:
+        raise KeyError("tenant")
+
+    for setting, hook in (("POSTHOG_MW_PROPERTIES_MAP", raises), ("POSTHOG_MW_TAG_MAP", list)):
+        caplog.clear()
+        with (
+            caplog.at_level(logging.DEBUG, logger="posthog"),
+            configured(client, **{setting: hook}),
+        ):
+            browser = DjangoClient()  # one middleware instance, as in a server process
+            for _ in range(3):
+                assert browser.get("/purchase/", headers=TRACING).status_code == 200
+        warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(warnings) == 1 and setting in warnings[0].getMessage()
+    events = events_named(server, client, "purchase", 6)
+    assert all(e["properties"]["$request_path"] == "/purchase/" for e in events)
+    assert all(e["properties"]["$raw_user_agent"] == "pytest-agent/1.0" for e in events)
+
+
+def test_real_auth_email_on_sync_and_async_stacks(server: RecordingServer, client: Posthog) -> None:
+    """Real sessions + auth on SQLite: on the async stack ``request.user`` is a database
+    lookup Django refuses on the event loop, so the email must come from ``auser()``."""
+    from django.contrib.auth.models import User
+
+    django_database()
+    user, _ = User.objects.get_or_create(username="grace", defaults={"email": "grace@example.com"})
+    login = DjangoClient()
+    login.force_login(user)
+    real_auth = [
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        MIDDLEWARE,
+    ]
+    with configured(
+        client, MIDDLEWARE=real_auth, POSTHOG_MW_TAG_MAP=lambda tags: {**tags, "mapped": True}
+    ):
+        assert login.get("/purchase/").status_code == 200
+
+        async def run() -> int:
+            browser = AsyncClient()
+            browser.cookies = login.cookies
+            return (await browser.get("/apurchase/")).status_code
+
+        assert asyncio.run(run()) == 200
+    events = events_named(server, client, "purchase", 1) + events_named(
+        server, client, "async purchase", 1
+    )
+    assert [e["properties"]["email"] for e in events] == ["grace@example.com"] * 2
+    assert [e["distinct_id"] for e in events] == [str(user.pk)] * 2
+    assert all(e["properties"]["mapped"] is True for e in events)

@@ -12,7 +12,11 @@ and the documented ``AppConfig.ready()`` that sets ``posthog.api_key`` and
 ``posthog.host``. Inside a view, ``posthog.capture("purchase")`` is then attributed to
 the request's person and carries ``$session_id``, ``$window_id`` and the request
 properties (``$current_url``, ``$request_method``, ``$request_path``, ``$ip``,
-``$user_agent``) as context tags.
+``$user_agent``, and ``$raw_user_agent``, the same User-Agent header as sent: the name
+PostHog's server-side classification such as bot detection reads) as context tags. When
+the request has an authenticated user with a non-empty ``email``, events carry it as the
+``email`` tag. The user is read through ``request.auser()`` on the async path (Django
+refuses database access on the event loop); a user that cannot be read adds nothing.
 
 Optional settings:
 
@@ -26,6 +30,11 @@ Optional settings:
 * ``POSTHOG_MW_REQUEST_FILTER``: ``callable(request) -> bool``; ``False`` skips the request;
 * ``POSTHOG_MW_EXTRA_TAGS`` (alias ``POSTHOG_MW_EXTRA_PROPERTIES``):
   ``callable(request) -> dict`` of extra tags;
+* ``POSTHOG_MW_PROPERTIES_MAP`` (alias ``POSTHOG_MW_TAG_MAP``):
+  ``callable(dict) -> dict`` given the request's final tags (request properties,
+  ``email``, then the extra tags) and returning the tags to apply, to rename, remove or
+  add some. If it raises or returns something other than a dict, the unmapped tags are
+  applied and the first failure is logged as a warning;
 * ``POSTHOG_MW_CAPTURE_TRACING_HEADERS`` (default ``True``; old name
   ``POSTHOG_MW_TRUST_TRACING_HEADERS``).
 
@@ -36,8 +45,10 @@ its body is produced, until the response is closed; an error raised by the body 
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from posthog.integrations._common import (
@@ -54,13 +65,18 @@ from posthog.integrations._streaming import StreamScope
 __all__ = ["PosthogContextMiddleware", "request_info"]
 
 
-def _setting(*names: str, default: Any = None) -> Any:
+def _named_setting(*names: str, default: Any = None) -> tuple[str, Any]:
+    """The first of ``names`` set in Django's settings, and its value."""
     from django.conf import settings
 
     for name in names:
         if hasattr(settings, name):
-            return getattr(settings, name)
-    return default
+            return name, getattr(settings, name)
+    return names[0], default
+
+
+def _setting(*names: str, default: Any = None) -> Any:
+    return _named_setting(*names, default=default)[1]
 
 
 def request_info(request: Any) -> RequestInfo:
@@ -81,10 +97,54 @@ def request_info(request: Any) -> RequestInfo:
     )
 
 
-def _user_pk(user: Any) -> str | None:
-    if user is None or not getattr(user, "is_authenticated", False):
-        return None
-    return as_distinct_id(getattr(user, "pk", None))
+@dataclass(frozen=True, slots=True)
+class _User:
+    """What the middleware uses of ``request.user``: nothing unless authenticated."""
+
+    pk: str | None = None
+    email: str | None = None
+
+
+def _read_user(user: Any) -> _User:
+    """The authenticated user's pk and non-empty email. Reading a user can fail (a lazy
+    database lookup, a custom user model): a user that cannot be read is no user."""
+    try:
+        if user is None or not user.is_authenticated:
+            return _User()
+        pk = as_distinct_id(getattr(user, "pk", None))
+    except Exception:
+        return _User()
+    try:
+        email = user.email
+    except Exception:
+        email = None
+    return _User(pk, email if isinstance(email, str) and email else None)
+
+
+async def _aread_user(request: Any) -> _User:
+    """:func:`_read_user` on the async path: ``request.user`` may query the database,
+    which Django refuses on the event loop; ``auser()`` (Django 5+) is the async way."""
+    auser = getattr(request, "auser", None)
+    if callable(auser):
+        try:
+            return _read_user(await auser())
+        except Exception:
+            return _User()
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(_read_user)(getattr(request, "user", None))
+
+
+def _checked_map(hook: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
+    """``hook``, failing (for :func:`call_setting` to log once) when it returns no dict."""
+
+    def checked(tags: dict[str, Any]) -> dict[str, Any]:
+        result = hook(tags)
+        if not isinstance(result, dict):
+            raise TypeError(f"returned {type(result).__name__}, not a dict of tags")
+        return result
+
+    return checked
 
 
 def _distinct_id_hook() -> tuple[Callable[[Any], Any] | None, str]:
@@ -115,6 +175,10 @@ class PosthogContextMiddleware:
         self._capture_exceptions = bool(_setting("POSTHOG_MW_CAPTURE_EXCEPTIONS", default=True))
         self._filter = _setting("POSTHOG_MW_REQUEST_FILTER")
         self._extra = _setting("POSTHOG_MW_EXTRA_TAGS", "POSTHOG_MW_EXTRA_PROPERTIES")
+        self._map_setting, tag_map = _named_setting(
+            "POSTHOG_MW_PROPERTIES_MAP", "POSTHOG_MW_TAG_MAP"
+        )
+        self._map = _checked_map(tag_map) if callable(tag_map) else None
         self._tracing = bool(
             _setting(
                 "POSTHOG_MW_CAPTURE_TRACING_HEADERS",
@@ -131,40 +195,31 @@ class PosthogContextMiddleware:
             return self._acall(request)
         if not self._wanted(request):
             return self.get_response(request)
-        person = self._person(request)
-        with self._context(request, person) as scope:
+        user = _read_user(getattr(request, "user", None))
+        person = user.pk if self._distinct_id is None else self._hook_person(request)
+        with self._context(request, person, user.email) as scope:
             return self._carry(scope, self.get_response(request))
 
-    def _person(self, request: Any) -> str | None:
-        if self._distinct_id is not None:
-            # Often fails for anonymous users (``request.user.distinct_id``): the request
-            # is then personless, and call_setting warns only once.
-            return as_distinct_id(
-                call_setting(self._distinct_id, request, what=self._distinct_id_setting)
-            )
-        return _user_pk(getattr(request, "user", None))
+    def _hook_person(self, request: Any) -> str | None:
+        # Often fails for anonymous users (``request.user.distinct_id``): the request
+        # is then personless, and call_setting warns only once.
+        return as_distinct_id(
+            call_setting(self._distinct_id, request, what=self._distinct_id_setting)
+        )
 
     # -- async ---------------------------------------------------------------------------
     async def _acall(self, request: Any) -> Any:
         if not self._wanted(request):
             return await self.get_response(request)
-        person = await self._aperson(request)
-        with self._context(request, person) as scope:
-            return self._carry(scope, await self.get_response(request))
-
-    async def _aperson(self, request: Any) -> str | None:
-        # request.user may hit the database: never touch it on the event loop.
-        from asgiref.sync import sync_to_async
-
+        user = await _aread_user(request)
+        person = user.pk
         if self._distinct_id is not None:
-            return await sync_to_async(self._person)(request)
-        auser = getattr(request, "auser", None)
-        if auser is None:
-            return None
-        try:
-            return _user_pk(await auser())
-        except Exception:
-            return None
+            # The callable usually reads request.user: never on the event loop.
+            from asgiref.sync import sync_to_async
+
+            person = await sync_to_async(self._hook_person)(request)
+        with self._context(request, person, user.email) as scope:
+            return self._carry(scope, await self.get_response(request))
 
     # -- shared --------------------------------------------------------------------------
     def _wanted(self, request: Any) -> bool:
@@ -172,15 +227,36 @@ class PosthogContextMiddleware:
             return True
         return call_setting(self._filter, request, what="POSTHOG_MW_REQUEST_FILTER") is not False
 
-    def _context(self, request: Any, person: str | None) -> Any:
+    @contextlib.contextmanager
+    def _context(self, request: Any, person: str | None, email: str | None) -> Iterator[Any]:
+        """The request's scope. Its tags, in the order later ones win: the request
+        properties, ``$raw_user_agent`` and ``email``, the extra tags; then the map."""
+        info = request_info(request)
+        tags: dict[str, Any] = {}
+        agent = info.headers.get("user-agent")
+        if agent:
+            tags["$raw_user_agent"] = agent
+        if email:
+            tags["email"] = email
         extra = call_setting(self._extra, request, what="POSTHOG_MW_EXTRA_TAGS")
-        return request_context(
-            request_info(request),
+        if isinstance(extra, dict):
+            tags.update(extra)
+        with request_context(
+            info,
             client=self._client,
             capture_tracing_headers=self._tracing,
             distinct_id=person,
-            extra_properties=extra if isinstance(extra, dict) else None,
-        )
+            extra_properties=tags,
+        ) as scope:
+            if self._map is not None:
+                self._apply_map(scope)
+            yield scope
+
+    def _apply_map(self, scope: Any) -> None:
+        mapped = call_setting(self._map, dict(scope.tags), what=self._map_setting)
+        if isinstance(mapped, dict):  # None: it failed, and the unmapped tags stay
+            scope.tags.clear()
+            scope.tags.update({str(name): value for name, value in mapped.items()})
 
     def process_exception(self, request: Any, exception: BaseException) -> None:
         """Django calls this (inside the request's context) when a view raises."""
