@@ -77,6 +77,7 @@ def test_fastapi_request_context(server: RecordingServer, client: Posthog) -> No
     assert props["$current_url"] == "http://testserver/purchase?q=1"
     assert props["$request_method"] == "GET" and props["$request_path"] == "/purchase"
     assert props["$ip"] == "testclient" and props["$user_agent"] == "pytest-agent/1.0"
+    assert props["$raw_user_agent"] == "pytest-agent/1.0"
     assert props["cart_size"] == 1
     [sync_event] = events_named(server, client, "sync endpoint", 1)
     assert sync_event["distinct_id"] == "browser-person"

@@ -371,6 +371,19 @@ def test_tag_map_alias_and_the_new_name_winning(server: RecordingServer, client:
     assert all("$request_path" not in e["properties"] for e in events)  # the map's dict only
 
 
+def test_extra_properties_is_the_name_that_wins_over_its_alias(
+    server: RecordingServer, client: Posthog
+) -> None:
+    with configured(
+        client,
+        POSTHOG_MW_EXTRA_TAGS=lambda request: {"extra_by": "alias"},
+        POSTHOG_MW_EXTRA_PROPERTIES=lambda request: {"extra_by": "new name"},
+    ):
+        DjangoClient().get("/purchase/")
+    [event] = events_named(server, client, "purchase", 1)
+    assert event["properties"]["extra_by"] == "new name"
+
+
 def test_failing_or_non_dict_properties_map_keeps_the_tags_and_warns_once(
     server: RecordingServer, client: Posthog, caplog: Any
 ) -> None:

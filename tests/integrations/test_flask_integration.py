@@ -52,6 +52,7 @@ def test_request_context_reaches_events(server: RecordingServer, client: Posthog
     assert props["$current_url"] == "http://localhost/purchase?x=1"
     assert props["$request_method"] == "GET" and props["$request_path"] == "/purchase"
     assert props["$ip"] == "127.0.0.1" and props["$user_agent"] == "pytest-agent/1.0"
+    assert props["$raw_user_agent"] == "pytest-agent/1.0"
     assert props["cart_size"] == 2 and props["amount"] == 5
     assert "cart_size" in props["$context_tags"]
 

@@ -59,6 +59,7 @@ def test_request_properties_prefer_forwarded_for() -> None:
         "$request_path": "/a",
         "$ip": "203.0.113.9",
         "$user_agent": "ua",
+        "$raw_user_agent": "ua",
     }
     bare = request_properties(RequestInfo(method="GET", path="/b"))
     assert bare == {"$current_url": "/b", "$request_method": "GET", "$request_path": "/b"}

@@ -131,7 +131,9 @@ def _client_ip(info: RequestInfo) -> str | None:
 
 
 def request_properties(info: RequestInfo) -> dict[str, Any]:
-    """``$current_url``, ``$request_method``, ``$request_path``, ``$ip``, ``$user_agent``."""
+    """``$current_url``, ``$request_method``, ``$request_path``, ``$ip``, ``$user_agent`` and
+    ``$raw_user_agent`` (the same header as sent, under the name PostHog's server-side
+    classification such as bot detection reads; spec 3.3)."""
     props: dict[str, Any] = {
         "$current_url": info.url,
         "$request_method": info.method.upper(),
@@ -142,7 +144,7 @@ def request_properties(info: RequestInfo) -> dict[str, Any]:
         props["$ip"] = ip
     agent = info.headers.get("user-agent")
     if agent:
-        props["$user_agent"] = agent
+        props["$user_agent"] = props["$raw_user_agent"] = agent
     return props
 
 

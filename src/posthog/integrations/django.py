@@ -28,7 +28,7 @@ Optional settings:
   ``$exception`` events (source ``django.middleware``; with Sentry's
   ``PostHogIntegration`` active, the event Sentry links, still one per error);
 * ``POSTHOG_MW_REQUEST_FILTER``: ``callable(request) -> bool``; ``False`` skips the request;
-* ``POSTHOG_MW_EXTRA_TAGS`` (alias ``POSTHOG_MW_EXTRA_PROPERTIES``):
+* ``POSTHOG_MW_EXTRA_PROPERTIES`` (alias ``POSTHOG_MW_EXTRA_TAGS``; the first wins):
   ``callable(request) -> dict`` of extra tags;
 * ``POSTHOG_MW_PROPERTIES_MAP`` (alias ``POSTHOG_MW_TAG_MAP``):
   ``callable(dict) -> dict`` given the request's final tags (request properties,
@@ -174,7 +174,9 @@ class PosthogContextMiddleware:
         self._client = _setting("POSTHOG_MW_CLIENT")
         self._capture_exceptions = bool(_setting("POSTHOG_MW_CAPTURE_EXCEPTIONS", default=True))
         self._filter = _setting("POSTHOG_MW_REQUEST_FILTER")
-        self._extra = _setting("POSTHOG_MW_EXTRA_TAGS", "POSTHOG_MW_EXTRA_PROPERTIES")
+        self._extra_setting, self._extra = _named_setting(
+            "POSTHOG_MW_EXTRA_PROPERTIES", "POSTHOG_MW_EXTRA_TAGS"
+        )
         self._map_setting, tag_map = _named_setting(
             "POSTHOG_MW_PROPERTIES_MAP", "POSTHOG_MW_TAG_MAP"
         )
@@ -230,15 +232,12 @@ class PosthogContextMiddleware:
     @contextlib.contextmanager
     def _context(self, request: Any, person: str | None, email: str | None) -> Iterator[Any]:
         """The request's scope. Its tags, in the order later ones win: the request
-        properties, ``$raw_user_agent`` and ``email``, the extra tags; then the map."""
+        properties, ``email``, the extra tags; then the map."""
         info = request_info(request)
         tags: dict[str, Any] = {}
-        agent = info.headers.get("user-agent")
-        if agent:
-            tags["$raw_user_agent"] = agent
         if email:
             tags["email"] = email
-        extra = call_setting(self._extra, request, what="POSTHOG_MW_EXTRA_TAGS")
+        extra = call_setting(self._extra, request, what=self._extra_setting)
         if isinstance(extra, dict):
             tags.update(extra)
         with request_context(
