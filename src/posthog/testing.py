@@ -21,7 +21,10 @@ flag reads send (deduplicated) ``$feature_flag_called`` exposures.
 
 With pytest, the ``posthog_recorder`` fixture does the same: add
 ``from posthog.testing import posthog_recorder`` to your ``conftest.py``.
-See ``docs/testing.md``.
+
+For :class:`~posthog.AsyncPosthog` code, :class:`AsyncRecordingClient` (an
+``AsyncPosthog`` with this recording core; defined in ``posthog._testing_async`` and
+loaded on first use) and the ``async_posthog_recorder`` fixture. See ``docs/testing.md``.
 """
 
 from __future__ import annotations
@@ -34,12 +37,13 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from posthog._client_flag_events import event_flag_request
 from posthog._flags.answers import no_flags as _nothing
 from posthog._flags.answers import to_result as _to_result
 from posthog._flags.events import event_flag_properties
+from posthog._lazy import lazy_exports
 from posthog._transport.base import Request, Response
 from posthog.client import Client
 from posthog.contexts import ContextScope
@@ -51,7 +55,11 @@ from posthog.types import (
     decode_payload,
 )
 
+if TYPE_CHECKING:
+    from posthog._testing_async import AsyncRecordingClient, async_posthog_recorder
+
 __all__ = [
+    "AsyncRecordingClient",
     "CapturedEvent",
     "FlagCall",
     "MemoryTransport",
@@ -413,10 +421,21 @@ try:
 except ImportError:  # pragma: no cover - pytest is only needed for the fixture
     pass
 else:
-    __all__ += ["posthog_recorder"]
+    __all__ += ["async_posthog_recorder", "posthog_recorder"]
 
     @pytest.fixture
     def posthog_recorder() -> Iterator[RecordingClient]:
         """A :class:`RecordingClient` that is also the module-level default client."""
         with recording() as client:
             yield client
+
+
+# The async recording client (and its fixture) load only when asked for: a sync test
+# suite does not import AsyncPosthog's modules.
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "AsyncRecordingClient": "posthog._testing_async",
+        "async_posthog_recorder": "posthog._testing_async",
+    },
+)
