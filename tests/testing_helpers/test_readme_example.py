@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
+
+from user_suite import run_pytest
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -26,13 +26,7 @@ def test_readme_testing_example_passes_under_pytest(tmp_path: Path) -> None:
     broken = example.replace('else "free"', 'else "gratis"')
     assert broken != example
     (tmp_path / "test_readme_broken.py").write_text(broken, encoding="utf-8")
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-W", "error", "-p", "no:cacheprovider"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert re.search(r"\b1 failed, 1 passed\b", run.stdout), run.stdout + run.stderr
-    assert "FAILED test_readme_broken.py::test_sign_up_is_tracked" in run.stdout, run.stdout
-    assert "expected 'signed up' for 'u2' with {'plan': 'free'}" in run.stdout, run.stdout
+    output = run_pytest(tmp_path)
+    assert re.search(r"\b1 failed, 1 passed\b", output), output
+    assert "FAILED test_readme_broken.py::test_sign_up_is_tracked" in output, output
+    assert "expected 'signed up' for 'u2' with {'plan': 'free'}" in output, output
