@@ -1,13 +1,19 @@
 """Flask: requests through Flask's test client produce events with the request's person,
 session, properties and tags; concurrent requests keep their own context; unhandled view
-errors become $exception events."""
+errors become $exception events; with Flask-Login, the logged-in user's email is a tag."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import threading
 
+import pytest
 from flask import Flask
+from flask_login import LoginManager, UserMixin, login_user
 from integration_support import TRACING, events_named
+from user_support import EMAILS, WithEmail
 
 import posthog
 from posthog import Posthog
@@ -138,3 +144,106 @@ def test_reference_name_and_app_argument(server: RecordingServer, client: Postho
     app.test_client().get("/", headers=TRACING)
     [event] = events_named(server, client, "home", 1)
     assert event["properties"]["$session_id"] == "sess-1"
+
+
+# -- the email tag from Flask-Login's current_user -----------------------------------------
+
+
+class LoginUser(WithEmail, UserMixin):
+    def __init__(self, user_id: str) -> None:
+        super().__init__(user_id)
+        self.id = user_id
+
+
+USERS = {user_id: LoginUser(user_id) for user_id in EMAILS}
+
+
+def login_app(client: Posthog, **options: object) -> Flask:
+    """``make_app`` with Flask-Login set up, and ``/login/<id>`` logging a user in."""
+    app = make_app(client, **options)
+    app.secret_key = "test-only"
+    manager = LoginManager()
+    manager.init_app(app)
+    manager.user_loader(USERS.get)
+
+    @app.get("/login/<user_id>")
+    def login(user_id: str) -> str:
+        login_user(USERS[user_id])
+        return "ok"
+
+    return app
+
+
+def purchase_as(app: Flask, user_id: str | None) -> int:
+    browser = app.test_client()
+    if user_id is not None:
+        assert browser.get(f"/login/{user_id}").status_code == 200
+    headers = {"X-POSTHOG-DISTINCT-ID": user_id or "anon"}
+    return browser.get("/purchase", headers=headers).status_code
+
+
+def test_logged_in_users_email_is_a_tag(server: RecordingServer, client: Posthog) -> None:
+    app = login_app(client)
+    assert purchase_as(app, "ada") == 200
+    [event] = events_named(server, client, "purchase", 1)
+    assert event["properties"]["email"] == "ada@example.com"
+    assert "email" in event["properties"]["$context_tags"]
+
+
+@pytest.mark.parametrize("user_id", [None, "blank", "number", "none", "broken"])
+def test_no_email_tag_without_a_readable_email(
+    server: RecordingServer, client: Posthog, user_id: str | None
+) -> None:
+    app = login_app(client)
+    assert purchase_as(app, user_id) == 200
+    [event] = events_named(server, client, "purchase", 1)
+    assert event["distinct_id"] == (user_id or "anon")
+    assert event["properties"]["$request_path"] == "/purchase"
+    assert "email" not in event["properties"]
+
+
+def test_extra_properties_win_over_email(server: RecordingServer, client: Posthog) -> None:
+    app = login_app(client, extra_properties=lambda req: {"email": "override@example.com"})
+    assert purchase_as(app, "ada") == 200
+    [event] = events_named(server, client, "purchase", 1)
+    assert event["properties"]["email"] == "override@example.com"
+
+
+def test_login_manager_without_a_user_loader_adds_nothing(
+    server: RecordingServer, client: Posthog
+) -> None:
+    # Flask-Login raises when it has to load a user and cannot: the request still works.
+    app = make_app(client)
+    LoginManager().init_app(app)
+    assert app.test_client().get("/purchase").status_code == 200
+    [event] = events_named(server, client, "purchase", 1)
+    assert event["properties"]["$request_path"] == "/purchase"
+    assert "email" not in event["properties"]
+
+
+def test_flask_login_is_optional() -> None:
+    """With Flask-Login not installed (importing it fails), requests work and are tagged
+    without ``email``, in a fresh interpreter."""
+    script = textwrap.dedent(
+        """
+        import sys
+        sys.modules["flask_login"] = None  # any import of it now raises ImportError
+        from flask import Flask
+        import posthog
+        from posthog.integrations.flask import PosthogFlask
+
+        app = Flask(__name__)
+        app.get("/")(lambda: posthog.get_tags())
+        PosthogFlask(app, client=posthog.Posthog("phc_test", disabled=True))
+        response = app.test_client().get("/")
+        assert response.status_code == 200, response.status_code
+        tags = response.get_json()
+        assert tags["$request_path"] == "/" and "email" not in tags, tags
+        print("ok")
+        """
+    )
+    run = subprocess.run(
+        [sys.executable, "-W", "error", "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "ok"

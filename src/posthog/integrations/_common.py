@@ -245,6 +245,19 @@ def as_distinct_id(value: Any) -> str | None:
     return str(value)
 
 
+def authenticated_email(user: Any) -> str | None:
+    """The non-empty string ``email`` of an authenticated ``user`` (Flask-Login's
+    ``current_user``, Starlette's ``scope["user"]``), else ``None``. Reading a user can
+    fail (a lazy database lookup, an application's own user class): such a user has none."""
+    try:
+        if user is None or not user.is_authenticated:
+            return None
+        email = user.email
+    except Exception:
+        return None
+    return email if isinstance(email, str) and email else None
+
+
 # -- exceptions, and Sentry's PostHogIntegration -------------------------------------------
 #: ``PostHogIntegration.identifier``; kept here so finding it needs no Sentry import.
 SENTRY_INTEGRATION_ID = "posthog-python"

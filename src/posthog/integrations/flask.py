@@ -14,17 +14,30 @@ properties as context tags. Unhandled view exceptions become ``$exception`` even
 without ``stream_with_context``) keeps the request's context while its body is produced,
 until the server closes it; an error raised by the body is an ``$exception`` too.
 ``PosthogFlaskIntegration`` is the same class under the reference SDK's name.
+
+With `Flask-Login <https://flask-login.readthedocs.io>`_ set up on the app
+(``LoginManager().init_app(app)``), events also carry the ``email`` tag when
+``current_user`` is authenticated and has a non-empty string ``email``. The user is
+the one the request began with (a ``login_user()`` in the view applies from the next
+request on); reading it loads it through the app's ``user_loader`` as the view's own
+``current_user`` would, and a user that cannot be read adds nothing. Flask-Login stays
+optional: it is never imported here, only used when the app already has a
+``login_manager``. Other conventions such as ``g.user`` are not read (their shape and
+when they are set are up to each app): add them with ``extra_properties``, whose tags
+win over ``email``.
 """
 
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from posthog.integrations._common import (
     RequestInfo,
     as_distinct_id,
+    authenticated_email,
     call_setting,
     capture_exception,
     request_context,
@@ -92,18 +105,24 @@ class PosthogFlask:
         return call_setting(self.request_filter, request, what="request_filter") is not False
 
     def _open(self) -> None:
-        from flask import g, request
+        from flask import current_app, g, request
 
         if not self._wanted(request):
             return
+        tags: dict[str, Any] = {}
+        email = _login_email(current_app)
+        if email:
+            tags["email"] = email
         extra = call_setting(self.extra_properties, request, what="extra_properties")
+        if isinstance(extra, Mapping):
+            tags.update(extra)
         person = call_setting(self.distinct_id, request, what="distinct_id")
         manager = request_context(
             request_info(request),
             client=self.client,
             capture_tracing_headers=self.capture_tracing_headers,
             distinct_id=as_distinct_id(person),
-            extra_properties=extra if isinstance(extra, Mapping) else None,
+            extra_properties=tags,
         )
         scope = manager.__enter__()
         setattr(g, _CONTEXT_KEY, (manager, scope))
@@ -148,6 +167,15 @@ class PosthogFlask:
 
     def _capture(self, exception: BaseException) -> None:
         capture_exception(resolve_client(self.client), exception, "flask")
+
+
+def _login_email(app: Any) -> str | None:
+    """The email of Flask-Login's ``current_user``, when ``app`` uses Flask-Login. An app
+    with a ``login_manager`` has imported ``flask_login``: it is looked up, never imported."""
+    if getattr(app, "login_manager", None) is None:
+        return None
+    flask_login = sys.modules.get("flask_login")
+    return authenticated_email(getattr(flask_login, "current_user", None))
 
 
 def _exit(manager: Any) -> None:
