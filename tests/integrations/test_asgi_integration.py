@@ -1,5 +1,6 @@
 """ASGI: FastAPI and Starlette apps through their own test clients (and concurrent
-in-process requests) produce events with the request's person, session and properties."""
+in-process requests) produce events with the request's person, session and properties,
+and the email of the user Starlette's AuthenticationMiddleware authenticated."""
 
 from __future__ import annotations
 
@@ -12,11 +13,20 @@ import pytest
 from fastapi import FastAPI
 from integration_support import TRACING, events_named
 from starlette.applications import Starlette
+from starlette.authentication import (
+    AuthCredentials,
+    AuthenticationBackend,
+    BaseUser,
+    SimpleUser,
+)
 from starlette.datastructures import URL
-from starlette.requests import Request
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
+from user_support import EMAILS, WithEmail
 
 import posthog
 from posthog import Posthog
@@ -230,3 +240,119 @@ def test_url_without_a_host_header_is_starlettes(
     info = request_info(scope)
     assert info.url == str(URL(scope=scope))
     assert info.path == f"{root_path}/items"
+
+
+# -- the email tag from Starlette's AuthenticationMiddleware -------------------------------
+
+
+class EmailUser(WithEmail, SimpleUser):
+    def __init__(self, user_id: str) -> None:
+        super().__init__(user_id, user_id)  # SimpleUser(username)
+
+
+USERS: dict[str, BaseUser] = {user_id: EmailUser(user_id) for user_id in EMAILS}
+USERS["plain"] = SimpleUser("plain")  # a user class without email
+
+
+class HeaderBackend(AuthenticationBackend):
+    """``Authorization: User <name>`` authenticates as ``USERS[name]``."""
+
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
+        scheme, _, name = conn.headers.get("authorization", "").partition(" ")
+        if scheme != "User":
+            return None
+        return AuthCredentials(["authenticated"]), USERS[name]
+
+
+def auth_app(client: Posthog, *, posthog_inside: bool, **options: Any) -> Starlette:
+    """``/purchase`` (and the ``/ws`` websocket) behind AuthenticationMiddleware, with our
+    middleware inside it (listed after it) or outside it (listed before it)."""
+
+    async def purchase(request: Request) -> PlainTextResponse:
+        client.capture("purchase")
+        return PlainTextResponse(request.user.display_name)  # the app sees its user
+
+    async def socket(ws: WebSocket) -> None:
+        await ws.accept()
+        client.capture("ws message")
+        await ws.close()
+
+    auth = Middleware(AuthenticationMiddleware, backend=HeaderBackend())
+    ours = Middleware(PosthogASGIMiddleware, client=client, **options)
+    return Starlette(
+        routes=[Route("/purchase", purchase), WebSocketRoute("/ws", socket)],
+        middleware=[auth, ours] if posthog_inside else [ours, auth],
+    )
+
+
+def purchase_as(app: Any, user: str | None) -> str:
+    headers = {"X-POSTHOG-DISTINCT-ID": user or "anon"}
+    if user is not None:
+        headers["Authorization"] = f"User {user}"
+    with TestClient(app) as browser:
+        response = browser.get("/purchase", headers=headers)
+    assert response.status_code == 200
+    return response.text
+
+
+def test_authenticated_users_email_is_a_tag(server: RecordingServer, client: Posthog) -> None:
+    app = auth_app(client, posthog_inside=True)
+    assert purchase_as(app, "ada") == "ada"
+    with (
+        TestClient(app) as browser,
+        browser.websocket_connect("/ws", headers={"Authorization": "User ada"}),
+    ):
+        pass
+    [event] = events_named(server, client, "purchase", 1)
+    assert event["properties"]["email"] == "ada@example.com"
+    assert "email" in event["properties"]["$context_tags"]
+    [ws_event] = events_named(server, client, "ws message", 1)
+    assert ws_event["properties"]["email"] == "ada@example.com"
+
+
+def test_documented_add_middleware_order(server: RecordingServer, client: Posthog) -> None:
+    app = FastAPI()
+
+    @app.get("/purchase")
+    async def purchase(request: Request) -> str:
+        client.capture("purchase")
+        return str(request.user.display_name)
+
+    app.add_middleware(PosthogASGIMiddleware, client=client)
+    app.add_middleware(AuthenticationMiddleware, backend=HeaderBackend())  # outside ours
+    assert purchase_as(app, "ada") == '"ada"'
+    [event] = events_named(server, client, "purchase", 1)
+    assert event["properties"]["email"] == "ada@example.com"
+
+
+def test_outside_authentication_middleware_there_is_no_email_yet(
+    server: RecordingServer, client: Posthog
+) -> None:
+    # scope["user"] is set by AuthenticationMiddleware after our context has opened.
+    app = auth_app(client, posthog_inside=False)
+    assert purchase_as(app, "ada") == "ada"
+    [event] = events_named(server, client, "purchase", 1)
+    assert event["distinct_id"] == "ada"
+    assert event["properties"]["$request_path"] == "/purchase"
+    assert "email" not in event["properties"]
+
+
+@pytest.mark.parametrize("user", [None, "blank", "number", "none", "broken", "plain"])
+def test_no_email_tag_without_a_readable_email(
+    server: RecordingServer, client: Posthog, user: str | None
+) -> None:
+    app = auth_app(client, posthog_inside=True)
+    assert purchase_as(app, user) == (user or "")
+    [event] = events_named(server, client, "purchase", 1)
+    assert event["distinct_id"] == (user or "anon")
+    assert event["properties"]["$request_path"] == "/purchase"
+    assert "email" not in event["properties"]
+
+
+def test_extra_properties_win_over_email(server: RecordingServer, client: Posthog) -> None:
+    app = auth_app(
+        client, posthog_inside=True, extra_properties=lambda scope: {"email": "other@example.com"}
+    )
+    purchase_as(app, "ada")
+    [event] = events_named(server, client, "purchase", 1)
+    assert event["properties"]["email"] == "other@example.com"

@@ -12,6 +12,20 @@ HTTP and websocket scopes get a context with the tracing headers and request pro
 other scopes (``lifespan``) pass through untouched. An exception escaping the app becomes
 an ``$exception`` event (source ``asgi``) when ``capture_exceptions`` is on, then
 propagates unchanged.
+
+When the scope has an authenticated ``scope["user"]`` with a non-empty string ``email``
+(Starlette's ``AuthenticationMiddleware`` sets ``scope["user"]``; the app's own user
+class decides whether it has an email), events carry it as the ``email`` tag; a user
+that cannot be read adds nothing. The user is read when the request's context opens, so
+this middleware must run *inside* ``AuthenticationMiddleware``: add it before it
+(``add_middleware`` puts each new middleware outside the ones already added)::
+
+    app.add_middleware(PosthogASGIMiddleware, client=client)
+    app.add_middleware(AuthenticationMiddleware, backend=MyBackend())
+
+or list it after it in ``Starlette(middleware=[Middleware(AuthenticationMiddleware,
+...), Middleware(PosthogASGIMiddleware, ...)])``. Outside it, requests work the same
+and events just have no ``email``. Tags from ``extra_properties`` win over ``email``.
 """
 
 from __future__ import annotations
@@ -22,6 +36,7 @@ from typing import Any
 from posthog.integrations._common import (
     RequestInfo,
     as_distinct_id,
+    authenticated_email,
     call_setting,
     capture_exception,
     request_context,
@@ -100,14 +115,20 @@ class PosthogASGIMiddleware:
         if scope.get("type") not in ("http", "websocket") or not self._wanted(scope):
             await self.app(scope, receive, send)
             return
+        tags: dict[str, Any] = {}
+        email = authenticated_email(scope.get("user"))
+        if email:
+            tags["email"] = email
         extra = call_setting(self.extra_properties, scope, what="extra_properties")
+        if isinstance(extra, Mapping):
+            tags.update(extra)
         person = call_setting(self.distinct_id, scope, what="distinct_id")
         with request_context(
             request_info(scope),
             client=self.client,
             capture_tracing_headers=self.capture_tracing_headers,
             distinct_id=as_distinct_id(person),
-            extra_properties=extra if isinstance(extra, Mapping) else None,
+            extra_properties=tags,
         ):
             try:
                 await self.app(scope, receive, send)
