@@ -54,6 +54,7 @@ from typing import Any
 from posthog.integrations._common import (
     RequestInfo,
     as_distinct_id,
+    authenticated_email,
     call_setting,
     capture_exception,
     request_context,
@@ -114,11 +115,7 @@ def _read_user(user: Any) -> _User:
         pk = as_distinct_id(getattr(user, "pk", None))
     except Exception:
         return _User()
-    try:
-        email = user.email
-    except Exception:
-        email = None
-    return _User(pk, email if isinstance(email, str) and email else None)
+    return _User(pk, authenticated_email(user))
 
 
 async def _aread_user(request: Any) -> _User:
