@@ -106,8 +106,17 @@ def decode_payload(payload: str | None) -> Any:
         return None
     try:
         return json.loads(payload, parse_constant=_reject_constant)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # RecursionError: absurdly deep nesting
         return None
+
+
+def is_json_text(payload: str) -> bool:
+    """Whether ``payload`` is valid JSON (``NaN``/``Infinity`` are not)."""
+    try:
+        json.loads(payload, parse_constant=_reject_constant)
+    except (ValueError, TypeError, RecursionError):
+        return False
+    return True
 
 
 def _reject_constant(name: str) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from flag_support import (
     PROJECT_KEY,
     SECRET,
@@ -241,3 +242,17 @@ def test_disabled_client_answers_none_without_work() -> None:
     assert c.get_feature_flag_result("new_ui", "u") is None
     assert c.get_all_flags_and_payloads("u") == {"featureFlags": None, "featureFlagPayloads": None}
     assert c.evaluate_flags("u").keys == []
+
+
+def test_an_absurdly_deep_payload_reads_as_none_everywhere(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """json.loads raises RecursionError on such nesting: it must read as not-JSON, in the
+    snapshot too (it escaped there), and without a warning on every call."""
+    deep = flag("deep", cond(rollout=100))
+    deep["filters"]["payloads"] = {"true": "[" * 100_000 + "]" * 100_000}
+    c = client(flag_definitions=definitions(deep), send=False)
+    assert c.evaluate_flags("u").get_flag_payload("deep") is None
+    assert c.get_feature_flag_payload("deep", "u") is None
+    assert c.get_all_flags_and_payloads("u")["featureFlagPayloads"] == {"deep": None}
+    assert "error" not in caplog.text.lower()

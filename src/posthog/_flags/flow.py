@@ -8,7 +8,6 @@ say whether the server must be asked; ``single_answer``/``bulk_answer`` and
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from posthog._flags.evaluator import evaluate, evaluate_all
 from posthog._flags.model import FlagSet
 from posthog._flags.remote import RemoteFlag, RemoteResponse, build_body, error_code
 from posthog._flags.results import Evaluation, Reason, Subject, missing_flag
-from posthog.types import FlagRecord
+from posthog.types import FlagRecord, is_json_text
 
 __all__ = [
     "GO_REMOTE",
@@ -312,12 +311,4 @@ def bulk_payloads(records: Mapping[str, FlagRecord]) -> dict[str, str | None]:
 def bulk_payload(payload: str) -> str | None:
     """A payload as bulk getters return it (spec 3.8): the JSON string when it is valid
     JSON (``NaN``/``Infinity`` are not), else ``None``; the key is listed either way."""
-    try:
-        json.loads(payload, parse_constant=_not_json)
-    except (ValueError, RecursionError):
-        return None
-    return payload
-
-
-def _not_json(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+    return payload if is_json_text(payload) else None
