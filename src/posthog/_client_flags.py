@@ -197,8 +197,7 @@ class FlagsMixin(FlagCallsMixin, EventFlagsMixin):
             return no_flags()
         fast = self._flags.local_values(query)
         if fast is not None:
-            # None marks a payload that is not JSON (spec 3.8); FlagsAndPayloads in
-            # posthog.types still says dict[str, str]
+            # None marks a payload that is not JSON (spec 3.8)
             return {"featureFlags": fast[0], "featureFlagPayloads": fast[1]}
         return flags_and_payloads(self._flags.many(query))
 

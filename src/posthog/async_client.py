@@ -33,6 +33,7 @@ from posthog._async.flags import AsyncFlags
 from posthog._async.sender import AsyncSender
 from posthog._flags.answers import flags_and_payloads, match_payload, payload_of
 from posthog._flags.answers import no_flags as _nothing
+from posthog._flags.flow import FlagLog
 from posthog._transport.asynchronous import AsyncTransport, default_transport
 from posthog._transport.base import Transport
 from posthog.client import Client
@@ -122,6 +123,7 @@ class AsyncPosthog:
             poll_interval=lambda: self.poll_interval,
             enable_local_evaluation=True if enable_local is None else bool(enable_local),
             definitions=flag_options["flag_definitions"],
+            warn=FlagLog(core._reporter),  # flag errors: the capture side's limit, per client
         )
         core._local_flags = self._flags
 

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from posthog._delivery.stats import Reporter
 from posthog._flags.flow import (
     BulkPlan,
     FlagLog,
@@ -73,7 +72,7 @@ class AsyncFlags:
         self.transport = transport
         # flag errors are logged at the capture side's rate (its own limiter: the client
         # builds this service without handing over its ``Reporter``)
-        self.warn = warn or FlagLog(Reporter())
+        self.warn = warn or FlagLog(None)
         self.host = host.rstrip("/")
         self.api_key = api_key
         self.secret = secret

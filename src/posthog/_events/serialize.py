@@ -157,7 +157,7 @@ _UNCONVERTIBLE = object()
 
 def _convert_object(value: Any) -> Any:
     """Dataclasses and pydantic models become mappings; anything else is unconvertible."""
-    if hasattr(value, "__dataclass_fields__") and not isinstance(value, type):
+    if hasattr(type(value), "__dataclass_fields__") and not isinstance(value, type):
         import dataclasses  # already loaded: it made the value's class
 
         return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
