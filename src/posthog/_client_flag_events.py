@@ -12,11 +12,10 @@ share :func:`event_flag_request`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from posthog._client_flag_calls import flag_engine
-from posthog.contexts import ContextScope, get_context_device_id
+from posthog.contexts import ContextScope
 
 if TYPE_CHECKING:
     from posthog._flags.service import FlagQuery, FlagService
@@ -29,7 +28,9 @@ log = logging.getLogger("posthog")
 class EventFlagsMixin:
     if TYPE_CHECKING:
 
-        def _geoip(self, value: Any) -> bool: ...
+        def _query(
+            self, distinct_id: Any, options: Mapping[str, Any], keys: Sequence[str] | None = None
+        ) -> FlagQuery: ...
 
         @property
         def debug(self) -> bool: ...
@@ -80,17 +81,14 @@ class EventFlagsMixin:
         self, call: Any, ident: Any, opts: Mapping[str, Any], local_only: bool
     ) -> FlagQuery:
         """The flag query of one ``capture(send_feature_flags=opts)`` for ``ident``."""
-        query: FlagQuery = flag_engine().FlagQuery(
-            ident,
-            dict(call.groups or {}),
-            dict(opts.get("person_properties") or {}),
-            dict(opts.get("group_properties") or {}),
-            local_only,
-            self._geoip(call.disable_geoip),
-            get_context_device_id(),
-            opts.get("flag_keys_filter"),
-        )
-        return query
+        options = {
+            "groups": call.groups,
+            "person_properties": opts.get("person_properties"),
+            "group_properties": opts.get("group_properties"),
+            "only_evaluate_locally": local_only,
+            "disable_geoip": call.disable_geoip,
+        }
+        return self._query(ident, options, opts.get("flag_keys_filter"))
 
 
 def event_flag_request(

@@ -240,6 +240,19 @@ def test_capture_send_feature_flags_adds_flag_properties() -> None:
         assert b.events("$feature_flag_called") == []
 
 
+def test_capture_send_feature_flags_key_filter_reads_keys_as_strings() -> None:
+    """The same query rules as a flag call: a numeric key in flag_keys_filter names the
+    flag "2024" (it used to match nothing), and group properties are per group."""
+    with backend() as b:
+        defs = definitions(flag("2024", cond(rollout=100)), flag("other", cond(rollout=100)))
+        c = client(b.url, flag_definitions=defs)
+        c.capture("p", distinct_id="u", send_feature_flags={"flag_keys_filter": [2024]})
+        c.flush()
+        [event] = b.events("p")
+        assert event["properties"]["$feature/2024"] is True
+        assert "$feature/other" not in event["properties"]
+
+
 def test_remote_config_payload() -> None:
     def respond(rec: Recorded) -> Reply:
         return Reply(200, {"theme": "dark"})
