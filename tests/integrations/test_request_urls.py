@@ -5,6 +5,7 @@ non-ASCII), with the query string as sent."""
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import pytest
 from django.http import HttpRequest, HttpResponse
@@ -85,3 +86,40 @@ def test_django(server: RecordingServer, client: Posthog) -> None:
     with override_settings(ROOT_URLCONF=__name__, MIDDLEWARE=middleware):
         assert DjangoClient().get(SENT).status_code == 200
     _check(server, client)
+
+
+def test_a_surrogate_escaped_path_is_percent_encoded_not_an_error() -> None:
+    """A server may decode a path that is not UTF-8 with surrogateescape: the request
+    still succeeds and the URL carries the original byte, as a browser would send it."""
+    import asyncio
+
+    from posthog.testing import RecordingClient
+
+    recorder = RecordingClient()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        recorder.capture("hit")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    raw = b"/caf\xe9"
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": raw.decode("utf-8", "surrogateescape"),
+        "raw_path": raw,
+        "headers": [(b"host", b"h")],
+        "query_string": b"",
+    }
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        return {"type": "http.request"}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    asyncio.run(PosthogASGIMiddleware(app, client=recorder)(scope, receive, send))
+    assert sent[0]["status"] == 200
+    [event] = recorder.events
+    assert event.properties["$current_url"] == "http://h/caf%E9"

@@ -90,7 +90,7 @@ class RequestInfo:
     def url(self) -> str:
         # Frameworks hand us the decoded path: percent-encode it again as a browser's
         # location.href would, so "?", "#", "%", spaces and non-ASCII stay in the path.
-        path = quote(self.path, safe=_PATH_SAFE)
+        path = quote(self.path, safe=_PATH_SAFE, errors="surrogateescape")
         base = f"{self.scheme}://{self.host}{path}" if self.host else path
         return f"{base}?{self.query_string}" if self.query_string else base
 
@@ -267,7 +267,7 @@ PENDING_CAPTURE_ATTR = "__posthog_pending_capture"
 SENTRY_LINK_ATTR = "__posthog_sentry_link"
 
 handed_to_sentry: contextvars.ContextVar[list[BaseException] | None] = contextvars.ContextVar(
-    "posthoghanded_to_sentry", default=None
+    "posthog_handed_to_sentry", default=None
 )
 
 
