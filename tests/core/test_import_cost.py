@@ -120,5 +120,7 @@ def test_import_then_capture_then_send_then_flags_load_in_layers(
     assert steps["name"] & FLAG_ENGINE == set()
     assert steps["flag"] >= FLAG_ENGINE
     assert "posthog.async_client" not in set().union(*steps.values())
+    # the dev server's regex reading is never the SDK's to load
+    assert "posthog._flags.regex_python" not in set().union(*steps.values())
     # and it all worked: the capture, and the flag call's exposure sent at shutdown
     assert [e["event"] for e in server.events()] == ["first", "$feature_flag_called"]

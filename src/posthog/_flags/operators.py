@@ -26,7 +26,6 @@ from posthog._flags.coerce import (
 from posthog._flags.context import Context, ValueTest
 from posthog._flags.dates import parse_date_filter, parse_property_date
 from posthog._flags.regex_compat import plain_ascii, translate
-from posthog._flags.regex_python import server_pattern
 from posthog._flags.results import MISSING, UNSUPPORTED, MatchResult, Unresolved
 from posthog._flags.semver import SEMVER_OPERATORS, compile_semver, parse_property_version
 
@@ -191,6 +190,15 @@ def _pattern_text(value: Any) -> str:
         raise InvalidFilter("unprintable regex filter") from exc
 
 
+def _server_search(pattern: str) -> Callable[[str], Any] | None:
+    """How our dev server matches a deferred pattern (``None``: it matches nothing)."""
+    from posthog._flags.regex_python import server_pattern
+
+    python = server_pattern(pattern)
+    compiled = _compile_quietly(python) if python is not None else None
+    return compiled.search if compiled is not None else None
+
+
 def _regex(value: Any, negate: bool, deferred_result: Unresolved, bad: Unresolved) -> ValueTest:
     pattern_text = _pattern_text(value)
 
@@ -203,13 +211,15 @@ def _regex(value: Any, negate: bool, deferred_result: Unresolved, bad: Unresolve
     plan = translate(pattern_text)
     if plan.deferred is not None:
         # Only the server can say; our dev server (server_side) trusts Python 3.11+ ``re``.
-        python = server_pattern(pattern_text)
-        compiled = _compile_quietly(python) if python is not None else None
-        server_search = compiled.search if compiled is not None else None
+        # The SDK never needs that reading: it is made on the dev server's first use.
+        searches: list[Callable[[str], Any] | None] = []
 
         def deferred_test(v: Any, ctx: Context) -> MatchResult:
             if not ctx.server_side:
                 return deferred_result
+            if not searches:
+                searches.append(_server_search(pattern_text))
+            server_search = searches[0]
             if server_search is None:
                 return False
             text = _lowered(v, str, deferred_result)
