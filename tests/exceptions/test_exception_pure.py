@@ -91,6 +91,11 @@ def test_secret_names_are_masked_and_plain_ones_kept() -> None:
         ("['amqp://a:b@h', 'c@d']", "['amqp://a:[redacted]@h', 'c@d']"),
         ("https://medium.com/@ada/post", "https://medium.com/@ada/post"),
         ("http://localhost:8000/api", "http://localhost:8000/api"),
+        (
+            "http://localhost:8000/users/bob@example.com",
+            "http://localhost:8000/users/bob@example.com",
+        ),
+        ("postgres://u:123456@db:5432/app", "postgres://u:[redacted]@db:5432/app"),
     ],
 )
 def test_bearer_tokens_and_url_credentials(value: str, expected: str) -> None:

@@ -73,7 +73,10 @@ DEFAULT_IGNORE_PATTERNS: tuple[str, ...] = (r"^__.*",)
 # of the user info. A URL cut by truncation ("...") before its "@" loses what follows
 # "user:" (a port cut there is masked too: rare and harmless).
 _SCHEME = r"[a-zA-Z][a-zA-Z0-9+.\-]*://"
-_URL_CREDENTIALS = re.compile(rf"({_SCHEME})([^:/?#@\s'\"<>]*)(?::([^\s'\"<>]*))?@")
+# A port ("host:8000/...") is not a password, even when an "@" comes later in the path.
+_URL_CREDENTIALS = re.compile(
+    rf"({_SCHEME})([^:/?#@\s'\"<>]*)(?::(?!\d+(?:[/?#]|$))([^\s'\"<>]*))?@"
+)
 _CUT_CREDENTIALS = re.compile(rf"({_SCHEME}[^:/?#@\s'\"<>]*):[^@\s'\"<>]*?\.\.\.")
 _TOKEN = re.compile(r"[A-Za-z0-9+/=_\-.~]{24,}")
 _UUID_LIKE = re.compile(r"^[0-9a-fA-F\-]+$")
