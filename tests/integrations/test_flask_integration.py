@@ -8,10 +8,11 @@ import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Callable
 
 import pytest
-from flask import Flask
-from flask_login import LoginManager, UserMixin, login_user
+from flask import Flask, g
+from flask_login import LoginManager, UserMixin, current_user, login_user
 from integration_support import TRACING, events_named
 from user_support import EMAILS, WithEmail
 
@@ -21,8 +22,14 @@ from posthog.integrations.flask import PosthogFlask, PosthogFlaskIntegration
 from support.recording_server import RecordingServer
 
 
-def make_app(client: Posthog, **options: object) -> Flask:
+def make_app(
+    client: Posthog, setup: Callable[[Flask], None] | None = None, **options: object
+) -> Flask:
+    """A test app; ``setup`` runs before the extension is initialised (as an app's own
+    extensions and hooks set up ahead of it would)."""
     app = Flask(__name__)
+    if setup is not None:
+        setup(app)
     barrier = threading.Barrier(2, timeout=5)
 
     @app.get("/purchase")
@@ -158,20 +165,29 @@ class LoginUser(WithEmail, UserMixin):
 USERS = {user_id: LoginUser(user_id) for user_id in EMAILS}
 
 
-def login_app(client: Posthog, **options: object) -> Flask:
-    """``make_app`` with Flask-Login set up, and ``/login/<id>`` logging a user in."""
-    app = make_app(client, **options)
-    app.secret_key = "test-only"
-    manager = LoginManager()
-    manager.init_app(app)
-    manager.user_loader(USERS.get)
+def login_app(client: Posthog, load_user_first: bool = True, **options: object) -> Flask:
+    """``make_app`` with Flask-Login set up, and ``/login/<id>`` logging a user in. With
+    ``load_user_first`` a ``before_request`` hook registered before the extension uses
+    ``current_user`` (as an app using it in every view would), so it is loaded when the
+    request's context opens."""
 
-    @app.get("/login/<user_id>")
-    def login(user_id: str) -> str:
-        login_user(USERS[user_id])
-        return "ok"
+    def setup(app: Flask) -> None:
+        app.secret_key = "test-only"
+        manager = LoginManager()
+        manager.init_app(app)
+        manager.user_loader(USERS.get)
+        if load_user_first:
 
-    return app
+            @app.before_request
+            def use_current_user() -> None:
+                g.signed_in = current_user.is_authenticated
+
+        @app.get("/login/<user_id>")
+        def login(user_id: str) -> str:
+            login_user(USERS[user_id])
+            return "ok"
+
+    return make_app(client, setup, **options)
 
 
 def purchase_as(app: Flask, user_id: str | None) -> int:
@@ -212,13 +228,88 @@ def test_extra_properties_win_over_email(server: RecordingServer, client: Postho
 def test_login_manager_without_a_user_loader_adds_nothing(
     server: RecordingServer, client: Posthog
 ) -> None:
-    # Flask-Login raises when it has to load a user and cannot: the request still works.
+    # Flask-Login raises when it has to load a user and cannot; the extension never makes
+    # it load one, so the request works.
     app = make_app(client)
     LoginManager().init_app(app)
     assert app.test_client().get("/purchase").status_code == 200
     [event] = events_named(server, client, "purchase", 1)
     assert event["properties"]["$request_path"] == "/purchase"
     assert "email" not in event["properties"]
+
+
+def test_a_user_not_loaded_by_the_app_is_not_loaded(
+    server: RecordingServer, client: Posthog
+) -> None:
+    """The extension never makes Flask-Login load the user: a request whose app never
+    reads ``current_user`` (static files, health checks) runs no ``user_loader``, and
+    its events carry no ``email``."""
+    loads: list[str] = []
+
+    def setup(app: Flask) -> None:
+        app.secret_key = "test-only"
+        manager = LoginManager()
+        manager.init_app(app)
+        manager.user_loader(lambda user_id: loads.append(user_id) or USERS.get(user_id))
+
+    app = make_app(client, setup)
+    browser = app.test_client()
+    with browser.session_transaction() as session:
+        session["_user_id"] = "ada"
+        session["_fresh"] = True
+    assert browser.get("/purchase").status_code == 200
+    [event] = events_named(server, client, "purchase", 1)
+    assert event["properties"]["$request_path"] == "/purchase"
+    assert "email" not in event["properties"]
+    assert loads == []
+
+
+def test_the_apps_own_hooks_run_before_the_user_is_loaded(
+    server: RecordingServer, client: Posthog
+) -> None:
+    """A ``user_loader`` needing what the app's own ``before_request`` hook (registered
+    after the extension) sets up still finds it: the view sees the logged-in user."""
+
+    def setup(app: Flask) -> None:
+        app.secret_key = "test-only"
+        manager = LoginManager()
+        manager.init_app(app)
+        manager.user_loader(lambda user_id: USERS.get(user_id) if "db" in g else None)
+
+    app = make_app(client, setup)
+    app.before_request(lambda: setattr(g, "db", object()))
+
+    @app.get("/me")
+    def me() -> str:
+        client.capture("me")
+        return current_user.email if current_user.is_authenticated else "anonymous"
+
+    browser = app.test_client()
+    with browser.session_transaction() as session:
+        session["_user_id"] = "ada"
+        session["_fresh"] = True
+    assert browser.get("/me").text == "ada@example.com"
+    [event] = events_named(server, client, "me", 1)
+    assert event["properties"]["$request_path"] == "/me"
+
+
+def test_a_view_error_carries_the_email_of_the_user_the_view_loaded(
+    server: RecordingServer, client: Posthog
+) -> None:
+    """The user first read by the view is not on the request's earlier tags, but the
+    ``$exception`` captured once the view has raised carries its ``email``."""
+    app = login_app(client, load_user_first=False)
+
+    @app.get("/fails-for-user")
+    def fails_for_user() -> str:
+        raise RuntimeError(f"broken for {current_user.get_id()}")
+
+    browser = app.test_client()
+    assert browser.get("/login/ada").status_code == 200
+    assert browser.get("/fails-for-user").status_code == 500
+    [event] = events_named(server, client, "$exception", 1)
+    assert event["properties"]["email"] == "ada@example.com"
+    assert event["properties"]["$request_path"] == "/fails-for-user"
 
 
 def test_flask_login_is_optional() -> None:

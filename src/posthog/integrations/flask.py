@@ -16,21 +16,26 @@ until the server closes it; an error raised by the body is an ``$exception`` too
 ``PosthogFlaskIntegration`` is the same class under the reference SDK's name.
 
 With `Flask-Login <https://flask-login.readthedocs.io>`_ set up on the app
-(``LoginManager().init_app(app)``), events also carry the ``email`` tag when
-``current_user`` is authenticated and has a non-empty string ``email``. The user is
-the one the request began with (a ``login_user()`` in the view applies from the next
-request on); reading it loads it through the app's ``user_loader`` as the view's own
-``current_user`` would, and a user that cannot be read adds nothing. Flask-Login stays
-optional: it is never imported here, only used when the app already has a
-``login_manager``. Other conventions such as ``g.user`` are not read (their shape and
-when they are set are up to each app): add them with ``extra_properties``, whose tags
-win over ``email``.
+(``LoginManager().init_app(app)``), events also carry the ``email`` tag when the user
+Flask-Login has already loaded for the request is authenticated and has a non-empty
+string ``email``. The extension never loads the user itself: loading it early would run
+the app's ``user_loader`` on every request (static files, health checks) and before the
+app's own ``before_request`` hooks, and Flask-Login keeps that first result for the
+whole request. So the user is read when the request opens, if a ``before_request`` hook
+registered before this extension (or anything before it) used ``current_user``, and
+again when a view error is captured, by which time the view has usually used it. An app
+wanting the tag on every event of its views loads the user first: a ``before_request``
+hook touching ``current_user``, registered before ``init_app``. The user is the one the
+request began with (a ``login_user()`` in the view applies from the next request on); a
+user that cannot be read adds nothing. Flask-Login stays optional: it is never imported
+here, only read when the app has a ``login_manager``. Other conventions such as
+``g.user`` are not read (their shape and when they are set are up to each app): add them
+with ``extra_properties``, whose tags win over ``email``.
 """
 
 from __future__ import annotations
 
 import inspect
-import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -110,7 +115,7 @@ class PosthogFlask:
         if not self._wanted(request):
             return
         tags: dict[str, Any] = {}
-        email = _login_email(current_app)
+        email = _loaded_login_email(current_app)
         if email:
             tags["email"] = email
         extra = call_setting(self.extra_properties, request, what="extra_properties")
@@ -159,23 +164,34 @@ class PosthogFlask:
         else:
             _exit(opened[0])
 
-    def _on_exception(self, _sender: Any, exception: BaseException, **_extra: Any) -> None:
-        from flask import request
+    def _on_exception(self, sender: Any, exception: BaseException, **_extra: Any) -> None:
+        from flask import g, request
 
-        if self.capture_exceptions and self._wanted(request):
-            self._capture(exception)
+        if not (self.capture_exceptions and self._wanted(request)):
+            return
+        opened = g.get(_CONTEXT_KEY)
+        if opened is not None and "email" not in opened[1].tags:
+            # The view has run: it may have loaded the user since the request opened.
+            email = _loaded_login_email(sender)
+            if email:
+                opened[1].tags["email"] = email
+        self._capture(exception)
 
     def _capture(self, exception: BaseException) -> None:
         capture_exception(resolve_client(self.client), exception, "flask")
 
 
-def _login_email(app: Any) -> str | None:
-    """The email of Flask-Login's ``current_user``, when ``app`` uses Flask-Login. An app
-    with a ``login_manager`` has imported ``flask_login``: it is looked up, never imported."""
+def _loaded_login_email(app: Any) -> str | None:
+    """The email of the user Flask-Login has already loaded for this request, when ``app``
+    uses Flask-Login. Never ``current_user``: reading it would make Flask-Login load the
+    user (and keep that result for the request). Flask-Login keeps the loaded user on
+    ``g._login_user`` (since 0.6.3; on earlier releases, which keep it elsewhere, no user
+    is found and the tag is left out)."""
     if getattr(app, "login_manager", None) is None:
         return None
-    flask_login = sys.modules.get("flask_login")
-    return authenticated_email(getattr(flask_login, "current_user", None))
+    from flask import g
+
+    return authenticated_email(g.get("_login_user"))
 
 
 def _exit(manager: Any) -> None:
