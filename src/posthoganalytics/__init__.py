@@ -10,23 +10,30 @@ from __future__ import annotations
 # Private names only: a plain ``import types`` here would make ``posthoganalytics.types``
 # the standard library's module instead of ``posthog.types``.
 import importlib as _importlib
-import importlib.abc as _abc
 import importlib.machinery as _machinery
 import importlib.util as _util
 import sys as _sys
 import types as _types
 from collections.abc import Sequence as _Sequence
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
 import posthog as _posthog
-from posthog import *  # noqa: F403
 from posthog import __all__ as __all__
 from posthog import __version__ as __version__
+
+if _TYPE_CHECKING:  # the type checker sees every name; at run time, see below
+    from posthog import *  # noqa: F403
+
+# What ``posthog`` has loaded already; the rest (lazy in ``posthog`` too: the result types,
+# the asyncio client) is read through ``_Alias.__getattr__`` when first named, so importing
+# this name costs what ``import posthog`` does.
+globals().update({name: vars(_posthog)[name] for name in __all__ if name in vars(_posthog)})
 
 _PREFIX = __name__ + "."
 
 
-class _AliasLoader(_abc.Loader):
+class _AliasLoader:  # duck-typed (importlib.abc would import pathlib, urllib, ...)
     def __init__(self, target: str) -> None:
         self.target = target
         self.real_spec: _Any = None
@@ -43,7 +50,7 @@ class _AliasLoader(_abc.Loader):
             module.__spec__ = self.real_spec
 
 
-class _AliasFinder(_abc.MetaPathFinder):
+class _AliasFinder:
     """``posthoganalytics.x.y`` is ``posthog.x.y``: one module object, two names."""
 
     def find_spec(
@@ -54,7 +61,7 @@ class _AliasFinder(_abc.MetaPathFinder):
         real = "posthog." + fullname[len(_PREFIX) :]
         if _util.find_spec(real) is None:
             return None
-        return _machinery.ModuleSpec(fullname, _AliasLoader(real))
+        return _machinery.ModuleSpec(fullname, _AliasLoader(real))  # type: ignore[arg-type]
 
 
 if not any(isinstance(f, _AliasFinder) for f in _sys.meta_path):

@@ -124,3 +124,20 @@ def test_import_then_capture_then_send_then_flags_load_in_layers(
     assert "posthog._flags.regex_python" not in set().union(*steps.values())
     # and it all worked: the capture, and the flag call's exposure sent at shutdown
     assert [e["event"] for e in server.events()] == ["first", "$feature_flag_called"]
+
+
+def test_the_second_import_name_costs_what_import_posthog_does() -> None:
+    script = (
+        "import sys; before = set(sys.modules); import posthoganalytics; "
+        "print(sorted(set(sys.modules) - before))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "PYTHONPATH": SRC},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    loaded = set(ast.literal_eval(out.stdout.strip().splitlines()[-1]))
+    assert _heavy(loaded) == set()
+    assert "posthog.async_client" not in loaded
