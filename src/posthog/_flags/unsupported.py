@@ -138,12 +138,13 @@ class _Walk:
         return None
 
     def cohort_filter(self, spec: Mapping[str, Any], seen: set[str]) -> str | None:
-        name = spec.get("operator") or "in"
-        if name not in _COHORT_OPERATORS:
-            return f"cohort operator {name!r}"
+        # the id first, as the engine checks it (spec 6.5): a static cohort is the reason
         cohort_id = str(spec.get("value"))
         if cohort_id not in self.cohorts:
             return f"static cohort {cohort_id}"
+        name = spec.get("operator") or "in"
+        if name not in _COHORT_OPERATORS:
+            return f"cohort operator {name!r}"
         if cohort_id in seen:
             return f"circular cohort {cohort_id}"
         return self.group(self.cohorts[cohort_id], seen | {cohort_id})
