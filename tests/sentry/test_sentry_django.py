@@ -136,9 +136,11 @@ def test_distinct_id_callable_that_raises_leaves_request_untagged(
     client.shutdown()
 
 
-def test_async_request_path_is_tagged_too(
-    server: RecordingServer, sentry_events: CapturingTransport
-) -> None:
+def async_checkout(
+    server: RecordingServer, sentry_events: CapturingTransport, **settings: Any
+) -> tuple[Posthog, int]:
+    """A failing ``/checkout/`` for ``async-user`` through Django's async path (the Probe
+    checks it was taken): the PostHog client and the response's status."""
     import asyncio
 
     from django.test import AsyncClient
@@ -146,17 +148,34 @@ def test_async_request_path_is_tagged_too(
     Probe.seen_async.clear()
     client = setup(server, sentry_events)
     middleware = [f"{__name__}.fake_login", f"{__name__}.Probe"]
-    with override_settings(**{**SETTINGS, "MIDDLEWARE": middleware}):
+    with override_settings(**{**SETTINGS, "MIDDLEWARE": middleware, **settings}):
         browser = AsyncClient(raise_request_exception=False)
         response = asyncio.run(browser.get("/checkout/", headers={"X-User": "async-user"}))
-    assert response.status_code == 500
     assert Probe.seen_async == [True]  # Django ran our middleware on its async path
+    return client, response.status_code
+
+
+def test_async_request_path_is_tagged_too(
+    server: RecordingServer, sentry_events: CapturingTransport
+) -> None:
+    client, status = async_checkout(server, sentry_events)
+    assert status == 500
     client.flush()
     [sentry_event] = sentry_events.events()
     [ph_event] = server.wait_for_events(1)
     assert sentry_event["tags"]["posthog_distinct_id"] == "async-user"
     assert ph_event["distinct_id"] == "async-user"
     assert ph_event["properties"]["$sentry_event_id"] == sentry_event["event_id"]
+    client.shutdown()
+
+
+def test_async_request_without_a_callable_is_untagged(
+    server: RecordingServer, sentry_events: CapturingTransport
+) -> None:
+    client, status = async_checkout(server, sentry_events, POSTHOG_DJANGO={})
+    assert status == 500
+    [sentry_event] = sentry_events.events()
+    assert "posthog_distinct_id" not in (sentry_event.get("tags") or {})
     client.shutdown()
 
 

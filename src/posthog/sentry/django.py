@@ -34,11 +34,20 @@ log = logging.getLogger("posthog")
 
 def distinct_id_for(request: Any) -> str | None:
     """``settings.POSTHOG_DJANGO["distinct_id"](request)``, or ``None``."""
+    return _call(_configured(), request)
+
+
+def _configured() -> Callable[[Any], Any] | None:
+    """The ``POSTHOG_DJANGO["distinct_id"]`` callable, if one is configured."""
     from django.conf import settings
 
     config = getattr(settings, "POSTHOG_DJANGO", None) or {}
     getter = config.get("distinct_id") if isinstance(config, dict) else None
-    if not callable(getter):
+    return getter if callable(getter) else None
+
+
+def _call(getter: Callable[[Any], Any] | None, request: Any) -> str | None:
+    if getter is None:
         return None
     try:
         value = getter(request)
@@ -71,10 +80,14 @@ class PosthogDistinctIdMiddleware:
 
     async def _acall(self, request: Any) -> Any:
         # The callable usually reads request.user, a lazy database lookup that Django
-        # refuses on the event loop (SynchronousOnlyOperation): run it in a thread.
-        from asgiref.sync import sync_to_async
+        # refuses on the event loop (SynchronousOnlyOperation): run it in a thread, when
+        # there is one (the setting itself is read on the loop).
+        getter = _configured()
+        distinct_id = None
+        if getter is not None:
+            from asgiref.sync import sync_to_async
 
-        distinct_id = await sync_to_async(distinct_id_for)(request)
+            distinct_id = await sync_to_async(_call)(getter, request)
         with sentry_sdk.new_scope() as scope:
             _set_tag(scope, distinct_id)
             return await self.get_response(request)
