@@ -10,6 +10,7 @@ import threading
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from django.http import HttpRequest, HttpResponse
 from django.test import AsyncClient, override_settings
 from django.test import Client as DjangoClient
@@ -406,9 +407,14 @@ def test_failing_or_non_dict_properties_map_keeps_the_tags_and_warns_once(
     assert all(e["properties"]["$raw_user_agent"] == "pytest-agent/1.0" for e in events)
 
 
-def test_real_auth_email_on_sync_and_async_stacks(server: RecordingServer, client: Posthog) -> None:
+@pytest.mark.parametrize("hooked", [False, True])
+def test_real_auth_email_on_sync_and_async_stacks(
+    server: RecordingServer, client: Posthog, hooked: bool
+) -> None:
     """Real sessions + auth on SQLite: on the async stack ``request.user`` is a database
-    lookup Django refuses on the event loop, so the email must come from ``auser()``."""
+    lookup Django refuses on the event loop, so the email comes from ``auser()``, or,
+    with a distinct id hook (which reads ``request.user`` too), from the thread the hook
+    runs in."""
     from django.contrib.auth.models import User
 
     django_database()
@@ -420,8 +426,12 @@ def test_real_auth_email_on_sync_and_async_stacks(server: RecordingServer, clien
         "django.contrib.auth.middleware.AuthenticationMiddleware",
         MIDDLEWARE,
     ]
+    hook = {"POSTHOG_MW_DISTINCT_ID": lambda request: request.user.username} if hooked else {}
     with configured(
-        client, MIDDLEWARE=real_auth, POSTHOG_MW_TAG_MAP=lambda tags: {**tags, "mapped": True}
+        client,
+        MIDDLEWARE=real_auth,
+        POSTHOG_MW_TAG_MAP=lambda tags: {**tags, "mapped": True},
+        **hook,
     ):
         assert login.get("/purchase/").status_code == 200
 
@@ -435,5 +445,5 @@ def test_real_auth_email_on_sync_and_async_stacks(server: RecordingServer, clien
         server, client, "async purchase", 1
     )
     assert [e["properties"]["email"] for e in events] == ["grace@example.com"] * 2
-    assert [e["distinct_id"] for e in events] == [str(user.pk)] * 2
+    assert [e["distinct_id"] for e in events] == ["grace" if hooked else str(user.pk)] * 2
     assert all(e["properties"]["mapped"] is True for e in events)

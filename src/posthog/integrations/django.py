@@ -194,29 +194,33 @@ class PosthogContextMiddleware:
             return self._acall(request)
         if not self._wanted(request):
             return self.get_response(request)
-        user = _read_user(getattr(request, "user", None))
-        person = user.pk if self._distinct_id is None else self._hook_person(request)
+        user, person = self._identify(request)
         with self._context(request, person, user.email) as scope:
             return self._carry(scope, self.get_response(request))
 
-    def _hook_person(self, request: Any) -> str | None:
-        # Often fails for anonymous users (``request.user.distinct_id``): the request
-        # is then personless, and call_setting warns only once.
-        return as_distinct_id(
-            call_setting(self._distinct_id, request, what=self._distinct_id_setting)
-        )
+    def _identify(self, request: Any) -> tuple[_User, str | None]:
+        """The request's user and person: the user's pk, or the distinct id hook's answer.
+        The hook often fails for anonymous users (``request.user.distinct_id``): the
+        request is then personless, and call_setting warns only once."""
+        user = _read_user(getattr(request, "user", None))
+        if self._distinct_id is None:
+            return user, user.pk
+        hooked = call_setting(self._distinct_id, request, what=self._distinct_id_setting)
+        return user, as_distinct_id(hooked)
 
     # -- async ---------------------------------------------------------------------------
     async def _acall(self, request: Any) -> Any:
         if not self._wanted(request):
             return await self.get_response(request)
-        user = await _aread_user(request)
-        person = user.pk
-        if self._distinct_id is not None:
-            # The callable usually reads request.user: never on the event loop.
+        if self._distinct_id is None:
+            user = await _aread_user(request)
+            person = user.pk
+        else:
+            # The callable usually reads request.user: never on the event loop. One
+            # thread hop reads both.
             from asgiref.sync import sync_to_async
 
-            person = await sync_to_async(self._hook_person)(request)
+            user, person = await sync_to_async(self._identify)(request)
         with self._context(request, person, user.email) as scope:
             return self._carry(scope, await self.get_response(request))
 
