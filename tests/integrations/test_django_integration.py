@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from types import SimpleNamespace
+from types import MappingProxyType, SimpleNamespace
 from typing import Any
 
 import pytest
@@ -378,7 +378,8 @@ def test_extra_properties_is_the_name_that_wins_over_its_alias(
     with configured(
         client,
         POSTHOG_MW_EXTRA_TAGS=lambda request: {"extra_by": "alias"},
-        POSTHOG_MW_EXTRA_PROPERTIES=lambda request: {"extra_by": "new name"},
+        # any mapping, as the Flask and ASGI integrations take (not only a dict)
+        POSTHOG_MW_EXTRA_PROPERTIES=lambda request: MappingProxyType({"extra_by": "new name"}),
     ):
         DjangoClient().get("/purchase/")
     [event] = events_named(server, client, "purchase", 1)

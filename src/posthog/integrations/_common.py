@@ -167,12 +167,16 @@ def request_context(
     client: Any = None,
     capture_tracing_headers: bool = True,
     distinct_id: str | None = None,
+    email: str | None = None,
     extra_properties: Mapping[str, Any] | None = None,
 ) -> Iterator[ContextScope]:
     """A fresh scope for one request, filled with its person, session and properties.
 
     ``distinct_id`` (derived by the application, e.g. from the logged-in user) wins over
-    the ``X-POSTHOG-DISTINCT-ID`` header, which any client can forge. Exceptions are not
+    the ``X-POSTHOG-DISTINCT-ID`` header, which any client can forge. The tags, later
+    ones winning: the request's properties, ``email`` (the logged-in user's, when not
+    empty), then ``extra_properties`` (an application hook's result: anything but a
+    mapping, such as ``None`` from a failed hook, adds nothing). Exceptions are not
     captured by the scope: each adapter captures view errors itself, once, through
     :func:`capture_exception`; errors it left to Sentry are settled when the scope ends.
     """
@@ -187,8 +191,11 @@ def request_context(
             set_context_window_id(ids.window_id)
         for name, value in request_properties(info).items():
             tag(name, value)
-        for name, value in (extra_properties or {}).items():
-            tag(str(name), value)
+        if email:
+            tag("email", email)
+        if isinstance(extra_properties, Mapping):
+            for name, value in extra_properties.items():
+                tag(str(name), value)
         handed: list[BaseException] = []
         token = handed_to_sentry.set(handed)
         escaping: BaseException | None = None

@@ -115,20 +115,14 @@ class PosthogASGIMiddleware:
         if scope.get("type") not in ("http", "websocket") or not self._wanted(scope):
             await self.app(scope, receive, send)
             return
-        tags: dict[str, Any] = {}
-        email = authenticated_email(scope.get("user"))
-        if email:
-            tags["email"] = email
-        extra = call_setting(self.extra_properties, scope, what="extra_properties")
-        if isinstance(extra, Mapping):
-            tags.update(extra)
         person = call_setting(self.distinct_id, scope, what="distinct_id")
         with request_context(
             request_info(scope),
             client=self.client,
             capture_tracing_headers=self.capture_tracing_headers,
             distinct_id=as_distinct_id(person),
-            extra_properties=tags,
+            email=authenticated_email(scope.get("user")),
+            extra_properties=call_setting(self.extra_properties, scope, what="extra_properties"),
         ):
             try:
                 await self.app(scope, receive, send)

@@ -234,19 +234,13 @@ class PosthogContextMiddleware:
     def _context(self, request: Any, person: str | None, email: str | None) -> Iterator[Any]:
         """The request's scope. Its tags, in the order later ones win: the request
         properties, ``email``, the extra tags; then the map."""
-        info = request_info(request)
-        tags: dict[str, Any] = {}
-        if email:
-            tags["email"] = email
-        extra = call_setting(self._extra, request, what=self._extra_setting)
-        if isinstance(extra, dict):
-            tags.update(extra)
         with request_context(
-            info,
+            request_info(request),
             client=self._client,
             capture_tracing_headers=self._tracing,
             distinct_id=person,
-            extra_properties=tags,
+            email=email,
+            extra_properties=call_setting(self._extra, request, what=self._extra_setting),
         ) as scope:
             if self._map is not None:
                 self._apply_map(scope)

@@ -114,20 +114,14 @@ class PosthogFlask:
 
         if not self._wanted(request):
             return
-        tags: dict[str, Any] = {}
-        email = _loaded_login_email(current_app)
-        if email:
-            tags["email"] = email
-        extra = call_setting(self.extra_properties, request, what="extra_properties")
-        if isinstance(extra, Mapping):
-            tags.update(extra)
         person = call_setting(self.distinct_id, request, what="distinct_id")
         manager = request_context(
             request_info(request),
             client=self.client,
             capture_tracing_headers=self.capture_tracing_headers,
             distinct_id=as_distinct_id(person),
-            extra_properties=tags,
+            email=_loaded_login_email(current_app),
+            extra_properties=call_setting(self.extra_properties, request, what="extra_properties"),
         )
         scope = manager.__enter__()
         setattr(g, _CONTEXT_KEY, (manager, scope))
