@@ -80,6 +80,16 @@ def _setting(*names: str, default: Any = None) -> Any:
     return _named_setting(*names, default=default)[1]
 
 
+def _capture_tracing_headers() -> bool:
+    """``POSTHOG_MW_CAPTURE_TRACING_HEADERS`` (deprecated alias
+    ``POSTHOG_MW_TRUST_TRACING_HEADERS``), on by default."""
+    return bool(
+        _setting(
+            "POSTHOG_MW_CAPTURE_TRACING_HEADERS", "POSTHOG_MW_TRUST_TRACING_HEADERS", default=True
+        )
+    )
+
+
 def request_info(request: Any) -> RequestInfo:
     """A Django ``HttpRequest`` as the framework-neutral :class:`RequestInfo`."""
     try:
@@ -178,13 +188,7 @@ class PosthogContextMiddleware:
             "POSTHOG_MW_PROPERTIES_MAP", "POSTHOG_MW_TAG_MAP"
         )
         self._map = _checked_map(tag_map) if callable(tag_map) else None
-        self._tracing = bool(
-            _setting(
-                "POSTHOG_MW_CAPTURE_TRACING_HEADERS",
-                "POSTHOG_MW_TRUST_TRACING_HEADERS",
-                default=True,
-            )
-        )
+        self._tracing = _capture_tracing_headers()
         self._distinct_id, self._distinct_id_setting = _distinct_id_hook()
         warn_if_uwsgi_without_threads()
 

@@ -52,7 +52,12 @@ from posthog.integrations._common import (
     request_context,
     resolve_client,
 )
-from posthog.integrations.django import _read_user, _setting, request_info
+from posthog.integrations.django import (
+    _capture_tracing_headers,
+    _read_user,
+    _setting,
+    request_info,
+)
 
 __all__ = ["SOURCE", "exception_handler", "wrap"]
 
@@ -74,17 +79,15 @@ def wrap(handler: Handler | str) -> Handler:
     """An exception handler calling ``handler`` (a callable or its dotted path, imported
     on first use) and capturing the server errors it leaves unhandled or answers with a
     5xx status. ``handler``'s result, or its own exception, is passed on unchanged."""
-    resolved: list[Handler] = []
+    resolved: Handler | None = None if isinstance(handler, str) else handler
 
     def posthog_exception_handler(exc: BaseException, context: Mapping[str, Any]) -> Any:
-        if not resolved:
-            if isinstance(handler, str):
-                from django.utils.module_loading import import_string
+        nonlocal resolved
+        if resolved is None:
+            from django.utils.module_loading import import_string
 
-                resolved.append(import_string(handler))
-            else:
-                resolved.append(handler)
-        response = resolved[0](exc, context)
+            resolved = import_string(handler)
+        response = resolved(exc, context)
         try:
             _observe(exc, context, response)
         except Exception as error:  # never alter the API's behaviour
@@ -123,13 +126,7 @@ def _observe(exc: BaseException, context: Mapping[str, Any], response: Any) -> N
     with request_context(
         request_info(request),
         client=configured,
-        capture_tracing_headers=bool(
-            _setting(
-                "POSTHOG_MW_CAPTURE_TRACING_HEADERS",
-                "POSTHOG_MW_TRUST_TRACING_HEADERS",
-                default=True,
-            )
-        ),
+        capture_tracing_headers=_capture_tracing_headers(),
         distinct_id=_authenticated(api_request),
     ):
         capture_exception(client, exc, SOURCE)
