@@ -82,8 +82,10 @@ def hook_transport(client: Any) -> bool:
     transport = getattr(client, "transport", None)
     if transport is None:
         return False
+    if vars(transport).get(_HOOKED):  # hooked already: the usual case, with no lock taken
+        return True
     with _hook_lock:
-        if vars(transport).get(_HOOKED):
+        if vars(transport).get(_HOOKED):  # another thread hooked it meanwhile
             return True
         send: Callable[[Any], None] = transport.capture_envelope
         lose: Callable[..., None] = transport.record_lost_event
